@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Globalization;
+using Dtx.Harness.Engine;
+using Dtx.Harness.Implementations;
+using Dtx.Harness.Infrastructure;
+using Dtx.Harness.Reporting;
+using Dtx.Harness.Scenarios;
+using Dtx.Shared.Failpoints;
+using Spectre.Console;
+
+namespace Dtx.Harness.Cli;
+
+/// <summary><c>harness scenario NAME</c>: run one scenario against the selected implementations and judge it.</summary>
+public static class ScenarioCommand
+{
+    public const int ExitPass = 0, ExitFail = 1, ExitBadInput = 2, ExitInternal = 3, ExitInterrupted = 130;
+
+    public static Command Create()
+    {
+        var name = new Argument<string>("name") { Description = $"a scenario under scenarios/ ({string.Join(", ", ScenarioCatalog.Names())}) or the path of a .yaml file" };
+        var impl = new Option<string>("--impl") { Description = $"which implementation to run: {string.Join(", ", ImplementationCatalog.Names)} or all", DefaultValueFactory = _ => "all" };
+        impl.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string>();
+            if (value != "all" && ImplementationCatalog.Find(value) is null)
+                r.AddError($"--impl: unknown implementation '{value}'; use {string.Join(", ", ImplementationCatalog.Names)} or all");
+        });
+        var seed = new Option<int>("--seed") { Description = "seed of the orders and of every random choice; the same seed gives the same orders", DefaultValueFactory = _ => 42 };
+        var rate = new Option<double?>("--rate") { Description = "orders per second (open model); overrides the scenario's load.rate" };
+        rate.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<double?>() is <= 0) r.AddError("--rate must be a positive number of orders per second");
+        });
+        var duration = new Option<TimeSpan?>("--duration")
+        {
+            Description = "how long the load runs, e.g. 20s or 1m; overrides the scenario's load.duration",
+            CustomParser = r => ParseDuration(r.Tokens[0].Value, "--duration", r.AddError),
+        };
+        var postgres = new Option<string?>("--postgres") { Description = "use this PostgreSQL server (an Npgsql connection string with rights to create databases) instead of starting one" };
+        var amqp = new Option<string?>("--amqp") { Description = "use this RabbitMQ server (amqp://user:pass@host:port/vhost) instead of starting one" };
+        amqp.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string?>();
+            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"))
+                r.AddError($"--amqp: '{value}' is not an amqp:// URI");
+        });
+        var reports = new Option<string?>("--reports") { Description = "folder that receives the run folder (default: reports/ of this repository)" };
+        var keep = new Option<bool>("--keep-databases") { Description = "on external servers, keep this run's databases and queues for inspection" };
+
+        var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when all hold, 1 when one fails, 2 for bad input.")
+        {
+            name, impl, seed, rate, duration, postgres, amqp, reports, keep,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            Scenario scenario;
+            try
+            {
+                scenario = ScenarioCatalog.Find(parse.GetValue(name)!);
+            }
+            catch (ScenarioException e)
+            {
+                return Program.BadInput(e.Message);
+            }
+            var implName = parse.GetValue(impl)!;
+            var options = new RunOptions(
+                implName == "all" ? ImplementationCatalog.All : [ImplementationCatalog.Find(implName)!],
+                parse.GetValue(seed),
+                parse.GetValue(rate),
+                parse.GetValue(duration),
+                parse.GetValue(reports) ?? ReportsFolder.Default(),
+                parse.GetValue(postgres),
+                parse.GetValue(amqp),
+                parse.GetValue(keep));
+            return await RunAsync(scenario, options, ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct)
+    {
+        var console = AnsiConsole.Console;
+        var runner = new ScenarioRunner(options, line => console.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"));
+        try
+        {
+            var result = await runner.RunAsync(scenario, ct);
+            await RunFolder.WriteAsync(runner.RunDirectory!, result, CancellationToken.None);
+            ConsoleSummary.Print(console, result, runner.RunDirectory!);
+            return result.Passed ? ExitPass : ExitFail;
+        }
+        catch (Exception e) when (e is MissingDependencyException or InfrastructureUnavailableException or ArgumentException or ScenarioException)
+        {
+            return Program.BadInput(e.Message);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted: servers and services stopped");
+            return ExitInterrupted;
+        }
+        catch (Exception e)
+        {
+            var log = Path.Combine(runner.RunDirectory ?? Path.GetTempPath(), "harness-error.log");
+            await File.WriteAllTextAsync(log, e.ToString(), CancellationToken.None);
+            Console.Error.WriteLine($"error: {e.Message} (details in {log})");
+            return ExitInternal;
+        }
+    }
+
+    internal static TimeSpan? ParseDuration(string text, string option, Action<string> addError)
+    {
+        try
+        {
+            var value = FailpointSpec.ParseDuration(text);
+            if (value > TimeSpan.Zero) return value;
+            addError($"{option} must be longer than zero");
+        }
+        catch (FormatException e)
+        {
+            addError($"{option}: {e.Message}");
+        }
+        return null;
+    }
+}
+
+/// <summary>Where run folders go by default: reports/ of the repository the harness was built from, else of the current folder.</summary>
+public static class ReportsFolder
+{
+    public static string Default()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Harness.sln"))) return Path.Combine(dir.FullName, "reports");
+        return Path.Combine(Environment.CurrentDirectory, "reports");
+    }
+}

@@ -1,0 +1,46 @@
+using Dtx.Harness.Checking;
+using Dtx.Harness.Services;
+
+namespace Dtx.Harness.Engine;
+
+// The shape of result.json. Field names are a public contract (CI scripts parse them): add, never rename.
+
+public sealed record ScenarioResult(
+    string Scenario,
+    string Description,
+    int Seed,
+    double DurationSeconds,
+    DateTimeOffset StartedAt,
+    string Infrastructure,
+    ScenarioSettings Settings,
+    IReadOnlyList<ImplementationRun> Runs)
+{
+    public bool Passed => Runs.All(r => r.Verdict == "pass");
+}
+
+public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare);
+
+public sealed record ImplementationRun(
+    string Implementation,
+    string Verdict,
+    IReadOnlyList<InvariantResult> Invariants,
+    IReadOnlyList<FaultRecord> Faults,
+    RunCounts Counts,
+    Throughput Throughput,
+    Latency Latency,
+    TimeToConsistency TimeToConsistency,
+    Drain Drain,
+    IReadOnlyList<string> Logs,
+    string? Error = null);
+
+public sealed record RunCounts(
+    int Requested, int Ok, int Failed, int Indeterminate,
+    int OrdersCreated, int OrdersRejected,
+    long DuplicatesDelivered, long Republished,
+    IReadOnlyDictionary<string, long> Absorbed);
+
+public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
+
+public sealed record Latency(double P50Ms, double P90Ms, double P99Ms, double MaxMs);
+
+public sealed record Drain(bool Converged, double Seconds, InDoubt LeftInDoubt);

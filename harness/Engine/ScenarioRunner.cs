@@ -1,0 +1,236 @@
+using System.Globalization;
+using Dtx.Harness.Checking;
+using Dtx.Harness.Implementations;
+using Dtx.Harness.Infrastructure;
+using Dtx.Harness.Load;
+using Dtx.Harness.Scenarios;
+using Dtx.Harness.Services;
+using Dtx.Shared.Business;
+using Dtx.Shared.Sql;
+
+namespace Dtx.Harness.Engine;
+
+/// <summary>
+/// Runs one scenario against each selected implementation in turn, on the same servers but fresh databases and
+/// queues, with the same seed — so the same orders — and the same faults. Jepsen's split: the load generator
+/// (<see cref="OpenModelLoad"/>) makes the history, the nemesis (faults via the <see cref="Supervisor"/>) breaks
+/// things on a schedule, and the checker judges the history against the databases once everything has healed.
+/// </summary>
+public sealed class ScenarioRunner(RunOptions options, Action<string> say)
+{
+    public string? RunDirectory { get; private set; }
+
+    public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct)
+    {
+        scenario = ApplyOverrides(scenario);
+        var startedAt = DateTimeOffset.UtcNow;
+        var runId = startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        RunDirectory = UniqueDirectory(Path.Combine(options.ReportsRoot, $"{runId}-{scenario.Name}"));
+        var logDir = Directory.CreateDirectory(Path.Combine(RunDirectory, "logs")).FullName;
+        var workDir = Path.Combine(Path.GetTempPath(), $"dtx-{runId}-{Guid.NewGuid():N}"[..32]);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        say($"scenario {scenario.Name}: {scenario.Description}");
+        say($"run folder {RunDirectory}");
+        var runs = new List<ImplementationRun>();
+        try
+        {
+            await using var postgres = options.Postgres is null
+                ? await PostgresServer.StartEmbeddedAsync(Path.Combine(workDir, "pg"), logDir, ct)
+                : await PostgresServer.ConnectExternalAsync(options.Postgres, ct);
+            await using var rabbit = options.Amqp is null
+                ? await RabbitMqServer.StartEmbeddedAsync(Path.Combine(workDir, "rabbitmq"), logDir, ct)
+                : await RabbitMqServer.ConnectExternalAsync(options.Amqp, ct);
+            say($"PostgreSQL {(postgres.IsEmbedded ? "embedded" : "external")}, RabbitMQ {(rabbit.IsEmbedded ? "embedded" : "external")}");
+
+            var tag = Guid.NewGuid().ToString("N")[..6];
+            foreach (var implementation in options.Implementations)
+                runs.Add(await RunImplementationAsync(scenario, implementation, postgres, rabbit, tag, logDir, ct));
+
+            return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
+                $"postgres={(postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(rabbit.IsEmbedded ? "embedded" : "external")}",
+                new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
+                    scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare),
+                runs);
+        }
+        finally
+        {
+            TryDelete(workDir);
+        }
+    }
+
+    private Scenario ApplyOverrides(Scenario scenario) => scenario with
+    {
+        Load = scenario.Load with
+        {
+            Rate = options.Rate ?? scenario.Load.Rate,
+            Duration = options.Duration ?? scenario.Load.Duration,
+        },
+    };
+
+    private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
+        PostgresServer postgres, RabbitMqServer rabbit, string tag, string logDir, CancellationToken ct)
+    {
+        var prefix = $"dtx_{tag}_{implementation.Name.Replace('-', '_')}";
+        var target = new RunTarget(
+            await postgres.CreateDatabaseAsync(prefix + "_inventory", ct),
+            await postgres.CreateDatabaseAsync(prefix + "_orders", ct),
+            rabbit.AmqpUri,
+            $"dtx.{tag}.{implementation.Name}");
+        var logs = implementation.Services.Select(s => Path.Combine("logs", $"{implementation.Name}-{s}.log")).ToList();
+        say($"[{implementation.Name}] databases {prefix}_inventory and {prefix}_orders, queues {target.QueuePrefix}.*");
+        try
+        {
+            await SeedAsync(target, scenario.Business, ct);
+            var clock = new RunClock();
+            await using var supervisor = new Supervisor(implementation.Name, clock, logDir, line => say($"[{implementation.Name}] {line}"));
+            foreach (var service in implementation.Services)
+            {
+                var port = FreePort.Next();
+                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, port), port, ct);
+                say($"[{implementation.Name}] {service} up on 127.0.0.1:{port}");
+            }
+
+            var history = new HistoryRecorder();
+            var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
+            var load = new OpenModelLoad(scenario.Load, orders, supervisor.UrlOf(implementation.EntryService), history, clock);
+            say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
+            clock.Start();
+            var loadTask = load.RunAsync(ct);
+            var nemesisTask = new Nemesis(implementation, supervisor, clock).RunAsync(scenario.Faults, ct);
+            var stats = await loadTask;
+            var skipped = await nemesisTask;
+
+            await supervisor.HealAsync(ct);
+            var (drained, drainSeconds, inDoubt) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
+            say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
+            await supervisor.StopAllAsync();
+
+            var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct);
+            var recorded = history.ToHistory();
+            var check = Checker.Check(recorded, truth);
+            var absorbed = await implementation.CountAbsorbedAsync(target, ct);
+            await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-history.jsonl"),
+                recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.Options)), ct);
+            logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
+            return new ImplementationRun(
+                implementation.Name,
+                check.Valid ? "pass" : "fail",
+                check.Invariants,
+                [.. supervisor.Faults, .. skipped],
+                Count(recorded, truth, absorbed, stats),
+                new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2)),
+                new Latency(Percentiles.Of(stats.OkLatenciesMs, 50), Percentiles.Of(stats.OkLatenciesMs, 90), Percentiles.Of(stats.OkLatenciesMs, 99), Percentiles.Of(stats.OkLatenciesMs, 100)),
+                check.TimeToConsistency,
+                new Drain(drained, drainSeconds, inDoubt),
+                logs);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            say($"[{implementation.Name}] ERROR: {e.Message}");
+            return new ImplementationRun(implementation.Name, "error", [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0, new Dictionary<string, long>()),
+                new Throughput(0, 0), new Latency(0, 0, 0, 0), new TimeToConsistency(0, 0, 0, 0), new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
+        }
+        finally
+        {
+            await CleanUpAsync(postgres, rabbit, prefix, target);
+        }
+    }
+
+    private static IReadOnlyDictionary<string, string> ServiceSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port) =>
+        new Dictionary<string, string>
+        {
+            ["http-port"] = port.ToString(CultureInfo.InvariantCulture),
+            ["db"] = implementation.DatabaseOf(service, target),
+            ["amqp"] = target.Amqp,
+            ["queue-prefix"] = target.QueuePrefix,
+            ["refuse-share"] = scenario.Business.RefuseShare.ToString(CultureInfo.InvariantCulture),
+            ["reply-timeout"] = Ms(scenario.Protocol.ReplyTimeout),
+            ["lease"] = Ms(scenario.Protocol.Lease),
+            ["poll-interval"] = Ms(scenario.Protocol.PollInterval),
+        };
+
+    private static string Ms(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
+
+    /// <summary>The business starting point: every sku with the same stock, and that stock remembered for the conservation check.</summary>
+    private static async Task SeedAsync(RunTarget target, BusinessPlan business, CancellationToken ct)
+    {
+        await Database.ApplySchemaAsync(target.InventoryDb, ct, Inventory.Schema);
+        await Database.ApplySchemaAsync(target.OrdersDb, ct, OrderBook.Schema);
+        await using var db = Database.Open(target.InventoryDb, "harness-seed");
+        await using var seed = db.CreateCommand("""
+            INSERT INTO stock (sku, available) SELECT sku, @stock FROM unnest(@skus) AS sku;
+            INSERT INTO stock_seed (sku, initial) SELECT sku, @stock FROM unnest(@skus) AS sku;
+            """);
+        seed.Parameters.AddWithValue("stock", business.StockPerSku);
+        seed.Parameters.AddWithValue("skus", Enumerable.Range(0, business.Skus).Select(OrderGenerator.Sku).ToArray());
+        await seed.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Waits until nothing is in doubt any more, or the deadline passes: Jepsen's final phase after healing.</summary>
+    private static async Task<(bool Drained, double Seconds, InDoubt InDoubt)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var inDoubt = await implementation.ProbeAsync(target, ct);
+            if (!inDoubt.Any) return (true, watch.Elapsed.TotalSeconds, inDoubt);
+            if (watch.Elapsed > deadline) return (false, watch.Elapsed.TotalSeconds, inDoubt);
+            await Task.Delay(250, ct);
+        }
+    }
+
+    private static RunCounts Count(History history, GroundTruth truth, IReadOnlyDictionary<string, long> absorbed, LoadStats stats)
+    {
+        var completions = history.Ops.Where(op => op.Type != OpType.Invoke).ToList();
+        return new RunCounts(
+            stats.Requested,
+            completions.Count(op => op.Type == OpType.Ok),
+            completions.Count(op => op.Type == OpType.Fail),
+            completions.Count(op => op.Type == OpType.Info),
+            truth.ParticipantOrders.Count(o => o.Status == ParticipantStatus.Created),
+            truth.ParticipantOrders.Count(o => o.Status == ParticipantStatus.Rejected),
+            absorbed.GetValueOrDefault("duplicatesDelivered"),
+            absorbed.GetValueOrDefault("republished"),
+            absorbed);
+    }
+
+    /// <summary>
+    /// Leaves the user's servers as they were: on external servers this run's databases and queues go (unless
+    /// --keep-databases). Embedded servers are deleted whole with their work folder.
+    /// </summary>
+    private async Task CleanUpAsync(PostgresServer postgres, RabbitMqServer rabbit, string prefix, RunTarget target)
+    {
+        if (postgres.IsEmbedded || options.KeepDatabases) return;
+        try
+        {
+            await postgres.DropDatabaseAsync(prefix + "_inventory");
+            await postgres.DropDatabaseAsync(prefix + "_orders");
+            if (!rabbit.IsEmbedded)
+                await QueueDepth.DeleteAsync(target.Amqp, CancellationToken.None, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
+        }
+        catch (Exception e)
+        {
+            say($"cleanup of {prefix}: {e.Message}");
+        }
+    }
+
+    private static string UniqueDirectory(string path)
+    {
+        var candidate = path;
+        for (var i = 2; Directory.Exists(candidate); i++) candidate = $"{path}-{i}";
+        return Directory.CreateDirectory(candidate).FullName;
+    }
+
+    private static void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception)
+        {
+            // Files owned by the postgres user may resist a non-root harness; the OS cleans its temp folder.
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Dtx.Harness.Checking;
+using Dtx.LocalTable;
+using Dtx.Shared.Sql;
+
+namespace Dtx.Harness.Implementations;
+
+public sealed class LocalTableImplementation : IImplementation
+{
+    public string Name => LocalTableService.Name;
+
+    public IReadOnlyList<string> Services { get; } = ["participant", "initiator"];
+
+    public string EntryService => "initiator";
+
+    public string DatabaseOf(string service, RunTarget target) => service == "participant" ? target.OrdersDb : target.InventoryDb;
+
+    public StepBinding? Bind(string stepRole) => stepRole switch
+    {
+        Initiator.BeforeCommit or Initiator.AfterCommit or Initiator.AfterReply => new("initiator", stepRole),
+        // The order message's relay runs inside the initiator; the participant's relay only carries replies.
+        Relay.AfterPublish => new("initiator", stepRole),
+        Participant.AfterCommit => new("participant", stepRole),
+        _ => null,
+    };
+
+    public async Task<InDoubt> ProbeAsync(RunTarget target, CancellationToken ct)
+    {
+        await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        var outboxRows = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM outbox", ct)
+                         + await Sql.ScalarAsync(orders, "SELECT count(*) FROM outbox", ct);
+        var pending = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM inventory_orders WHERE status = 'pending'", ct);
+        var queued = await QueueDepth.CountAsync(target.Amqp, ct, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
+        return new InDoubt((int)outboxRows, (int)queued, (int)pending, 0);
+    }
+
+    public async Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct)
+    {
+        await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        return new Dictionary<string, long>
+        {
+            ["duplicatesDelivered"] = await Sql.ScalarAsync(orders, "SELECT coalesce(sum(duplicates), 0) FROM inbox", ct),
+            // Confirmed publishes of the same order message beyond its first.
+            ["republished"] = await Sql.ScalarAsync(inventory, "SELECT count(*) - count(DISTINCT message_id) FROM publish_log", ct),
+        };
+    }
+}

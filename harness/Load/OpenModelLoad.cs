@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using Dtx.Harness.Checking;
+using Dtx.Harness.Scenarios;
+using Dtx.Harness.Services;
+using Dtx.Shared.Business;
+
+namespace Dtx.Harness.Load;
+
+/// <summary>What the load measured: latencies from each request's scheduled start, in milliseconds.</summary>
+public sealed record LoadStats(int Requested, IReadOnlyList<double> OkLatenciesMs, IReadOnlyList<double> AllLatenciesMs, double Seconds);
+
+/// <summary>
+/// An open-model load generator: request i is due at i / rate seconds, whether or not earlier ones have
+/// answered, and its latency is measured from that due time (wrk2's way). A closed loop would slow down while
+/// the system stalls and the stall would vanish from the percentiles (coordinated omission); here it shows.
+/// </summary>
+public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> orders, Uri initiator, HistoryRecorder history, RunClock clock)
+{
+    public async Task<LoadStats> RunAsync(CancellationToken ct)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(2),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(5),
+            MaxConnectionsPerServer = 512,
+        })
+        { BaseAddress = initiator, Timeout = Timeout.InfiniteTimeSpan };
+
+        var okLatencies = new List<double>();
+        var allLatencies = new List<double>();
+        var inFlight = new List<Task>(orders.Count);
+        var started = clock.Elapsed;
+        for (var i = 0; i < orders.Count && !ct.IsCancellationRequested; i++)
+        {
+            var due = started + TimeSpan.FromSeconds(i / plan.Rate);
+            var wait = due - clock.Elapsed;
+            if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
+            var process = i;
+            var order = orders[i];
+            inFlight.Add(Task.Run(async () =>
+            {
+                var (type, latencyMs) = await SendAsync(http, process, order, due, ct);
+                lock (allLatencies)
+                {
+                    allLatencies.Add(latencyMs);
+                    if (type == OpType.Ok) okLatencies.Add(latencyMs);
+                }
+            }, CancellationToken.None));
+        }
+        await Task.WhenAll(inFlight);
+        return new LoadStats(inFlight.Count, okLatencies, allLatencies, (clock.Elapsed - started).TotalSeconds);
+    }
+
+    private async Task<(OpType Type, double LatencyMs)> SendAsync(HttpClient http, int process, PlaceOrder order, TimeSpan due, CancellationToken ct)
+    {
+        history.Record(process, OpType.Invoke, order, clock.Seconds);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(plan.RequestTimeout);
+        var (type, detail) = await ClassifyAsync(() => http.PostAsJsonAsync("/orders", order, Json.Options, timeout.Token));
+        history.Record(process, type, order, clock.Seconds, detail);
+        return (type, (clock.Elapsed - due).TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// Jepsen's three outcomes. Fail only when the order certainly did not happen: a refused connection (nothing
+    /// was sent) or a 4xx the initiator gives before committing anything. A timeout, a reset after sending, or a
+    /// 5xx may hide a commit, so it is Info: indeterminate, and the checker accepts all or nothing for it.
+    /// </summary>
+    private static async Task<(OpType, string?)> ClassifyAsync(Func<Task<HttpResponseMessage>> send)
+    {
+        try
+        {
+            using var response = await send();
+            var code = (int)response.StatusCode;
+            return code switch
+            {
+                >= 200 and < 300 => (OpType.Ok, null),
+                >= 400 and < 500 => (OpType.Fail, $"{code} {await BodyAsync(response)}"),
+                _ => (OpType.Info, $"{code} {await BodyAsync(response)}"),
+            };
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+        {
+            return (OpType.Fail, "connection refused");
+        }
+        catch (HttpRequestException e)
+        {
+            return (OpType.Info, e.HttpRequestError + ": " + e.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            return (OpType.Info, "timeout");
+        }
+    }
+
+    private static async Task<string> BodyAsync(HttpResponseMessage response)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        return body.Length > 200 ? body[..200] : body;
+    }
+}

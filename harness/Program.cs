@@ -1,0 +1,82 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using Dtx.Harness.Cli;
+using Dtx.Harness.Implementations;
+using Dtx.Harness.Scenarios;
+using Dtx.Shared.Hosting;
+
+namespace Dtx.Harness;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        // The hidden command every service process runs: `harness service IMPLEMENTATION ROLE --name value …`.
+        if (args is ["service", var implementation, var role, .. var rest]) return await RunServiceAsync(implementation, role, rest);
+        if (args is ["infra-up-for-tests", var workDir, var mode]) return await Infrastructure.InfraUp.InfraUpForTestsAsync(workDir, mode);
+
+        var root = new RootCommand("""
+            Runs two ways of making a database change and a queue message happen together — the local message table
+            (local-table) and RocketMQ-style half messages (half-message) — on real PostgreSQL and RabbitMQ, crashes
+            them at every protocol step, and checks eventual consistency and exactly-once effects.
+            """)
+        {
+            ScenarioCommand.Create(),
+            ListCommand(),
+        };
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
+            return BadInput(parse.Errors[0].Message);
+
+        // Ctrl+C, SIGTERM and SIGHUP cancel the run, which then stops its services and servers in order. The
+        // default handling would end the process at once and leave PostgreSQL and RabbitMQ behind.
+        using var cancel = new CancellationTokenSource();
+        void Cancel(PosixSignalContext context)
+        {
+            if (cancel.IsCancellationRequested) return; // a second signal: let it end the process (the reaper still kills children)
+            context.Cancel = true;
+            Console.Error.WriteLine($"{context.Signal}: stopping…");
+            cancel.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Cancel);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
+        return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, cancel.Token);
+    }
+
+    /// <summary>Bad input: one line on stderr, exit code 2, never a stack trace.</summary>
+    public static int BadInput(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return ScenarioCommand.ExitBadInput;
+    }
+
+    private static Command ListCommand()
+    {
+        var command = new Command("scenarios", "List the scenarios shipped under scenarios/.");
+        command.SetAction(_ =>
+        {
+            foreach (var name in ScenarioCatalog.Names())
+            {
+                try
+                {
+                    Console.WriteLine($"{name,-28} {ScenarioCatalog.Find(name).Description}");
+                }
+                catch (ScenarioException e)
+                {
+                    Console.WriteLine($"{name,-28} (invalid: {e.Message})");
+                }
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static async Task<int> RunServiceAsync(string implementation, string role, string[] rest)
+    {
+        if (ImplementationCatalog.Role(implementation, role) is not { } serviceRole)
+            return BadInput($"no service role '{role}' in implementation '{implementation}'");
+        using var cancel = new CancellationTokenSource();
+        return await ServiceHost.RunAsync(serviceRole, ServiceOptions.Parse(implementation, role, rest), cancel.Token);
+    }
+}

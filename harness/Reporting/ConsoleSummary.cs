@@ -1,0 +1,40 @@
+using Dtx.Harness.Checking;
+using Dtx.Harness.Engine;
+using Spectre.Console;
+
+namespace Dtx.Harness.Reporting;
+
+/// <summary>The table a user reads first: invariants down, implementations across, then the figures.</summary>
+public static class ConsoleSummary
+{
+    public static void Print(IAnsiConsole console, ScenarioResult result, string runDirectory)
+    {
+        var table = new Table().Title($"{Markup.Escape(result.Scenario)} (seed {result.Seed})").AddColumn("invariant");
+        foreach (var run in result.Runs) table.AddColumn(Markup.Escape(run.Implementation));
+        foreach (var name in Checker.InvariantNames)
+        {
+            table.AddRow([name, .. result.Runs.Select(run => run.Invariants.FirstOrDefault(i => i.Name == name) switch
+            {
+                null => "[grey]—[/]",
+                { Ok: true } => "[green]ok[/]",
+                var i => $"[red]{i.Violations} violation(s): {Markup.Escape(string.Join(", ", i.Examples.Take(3)))}[/]",
+            })]);
+        }
+        table.AddEmptyRow();
+        Row(table, result, "verdict", r => r.Verdict == "pass" ? "[green]pass[/]" : $"[red]{r.Verdict}[/]");
+        Row(table, result, "requested / ok / fail / info", r => $"{r.Counts.Requested} / {r.Counts.Ok} / {r.Counts.Failed} / {r.Counts.Indeterminate}");
+        Row(table, result, "created / rejected", r => $"{r.Counts.OrdersCreated} / {r.Counts.OrdersRejected}");
+        Row(table, result, "duplicates / republished", r => $"{r.Counts.DuplicatesDelivered} / {r.Counts.Republished}");
+        Row(table, result, "crashes injected", r => r.Faults.Count(f => f.Kind == "crash" && f.Note is null).ToString());
+        Row(table, result, "ok/s, latency p50 / p99", r => $"{r.Throughput.OkPerSecond:0.#}/s, {r.Latency.P50Ms:0} / {r.Latency.P99Ms:0} ms");
+        Row(table, result, "time to consistency p50 / p99", r => $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0} ms");
+        Row(table, result, "drain", r => r.Drain.Converged ? $"{r.Drain.Seconds:0.0} s" : "[red]not converged[/]");
+        console.Write(table);
+        foreach (var run in result.Runs.Where(r => r.Error is not null))
+            console.MarkupLine($"[red]{Markup.Escape(run.Implementation)}: {Markup.Escape(run.Error!)}[/]");
+        console.MarkupLine($"report: {Markup.Escape(Path.Combine(runDirectory, "index.html"))}");
+    }
+
+    private static void Row(Table table, ScenarioResult result, string label, Func<ImplementationRun, string> cell) =>
+        table.AddRow([label, .. result.Runs.Select(r => r.Error is null ? cell(r) : "[red]error[/]")]);
+}

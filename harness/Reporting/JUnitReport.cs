@@ -1,0 +1,30 @@
+using System.Globalization;
+using System.Xml.Linq;
+using Dtx.Harness.Engine;
+
+namespace Dtx.Harness.Reporting;
+
+/// <summary>junit.xml: one test case per scenario × implementation × invariant, so CI dashboards show which one broke.</summary>
+public static class JUnitReport
+{
+    public static XDocument Build(ScenarioResult result)
+    {
+        var cases = result.Runs.SelectMany(run => run.Error is not null
+            ? [new XElement("testcase", new XAttribute("classname", $"{result.Scenario}.{run.Implementation}"), new XAttribute("name", "run"),
+                new XElement("error", new XAttribute("message", run.Error)))]
+            : run.Invariants.Select(invariant => new XElement("testcase",
+                new XAttribute("classname", $"{result.Scenario}.{run.Implementation}"),
+                new XAttribute("name", invariant.Name),
+                invariant.Ok ? null : new XElement("failure",
+                    new XAttribute("message", $"{invariant.Violations} violation(s)"),
+                    $"{invariant.Description}\nexamples: {string.Join(", ", invariant.Examples)}")))).ToList();
+        return new XDocument(new XElement("testsuites",
+            new XElement("testsuite",
+                new XAttribute("name", result.Scenario),
+                new XAttribute("tests", cases.Count),
+                new XAttribute("failures", cases.Count(c => c.Element("failure") is not null)),
+                new XAttribute("errors", cases.Count(c => c.Element("error") is not null)),
+                new XAttribute("time", result.DurationSeconds.ToString("0.###", CultureInfo.InvariantCulture)),
+                cases)));
+    }
+}

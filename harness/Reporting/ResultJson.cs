@@ -1,0 +1,20 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Dtx.Harness.Engine;
+
+namespace Dtx.Harness.Reporting;
+
+/// <summary>result.json: everything about a run, camelCase, for CI scripts and for the HTML report.</summary>
+public static class ResultJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public static string Serialize(ScenarioResult result) => JsonSerializer.Serialize(result, Options);
+
+    public static ScenarioResult Deserialize(string json) =>
+        JsonSerializer.Deserialize<ScenarioResult>(json, Options) ?? throw new JsonException("result.json is empty");
+}

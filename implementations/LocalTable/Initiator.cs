@@ -1,0 +1,95 @@
+using Dtx.Shared.Business;
+using Dtx.Shared.Failpoints;
+using Dtx.Shared.Hosting;
+using Dtx.Shared.Messaging;
+using Dtx.Shared.Sql;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RabbitMQ.Client.Events;
+
+namespace Dtx.LocalTable;
+
+/// <summary>
+/// The inventory service. Step by step:
+/// <list type="number">
+/// <item><c>POST /orders</c>: deduct stock and write the order message to the outbox in ONE local transaction
+///   (<c>initiator.before-commit</c>, commit, <c>initiator.after-commit</c>), then hand the row to the relay;</item>
+/// <item>the <see cref="Relay"/> publishes it (<c>relay.after-publish</c>) and republishes while no reply comes;</item>
+/// <item>the participant's reply marks the order done, or compensates it by restocking, and completes the
+///   outbox row, again in one transaction (<c>initiator.after-reply</c> sits between that commit and the ack).</item>
+/// </list>
+/// </summary>
+public sealed class Initiator : IServiceRole
+{
+    public const string BeforeCommit = "initiator.before-commit";
+    public const string AfterCommit = "initiator.after-commit";
+    public const string AfterReply = "initiator.after-reply";
+
+    public IReadOnlyList<string> Failpoints { get; } = [BeforeCommit, AfterCommit, Relay.AfterPublish, AfterReply];
+
+    public void ConfigureServices(IServiceCollection services, ServiceOptions options)
+    {
+        services.AddSingleton(Database.Open(options.Database, "local-table-initiator"));
+        services.AddSingleton(Queues.For(options));
+        services.AddSingleton<Relay>();
+    }
+
+    public void MapEndpoints(WebApplication app) => app.MapPost("/orders", PlaceOrderAsync);
+
+    public async Task StartAsync(IServiceProvider services, CancellationToken stopping)
+    {
+        var options = services.GetRequiredService<ServiceOptions>();
+        var queues = services.GetRequiredService<Queues>();
+        var log = services.GetRequiredService<ILogger<Initiator>>();
+        var failpoints = services.GetRequiredService<Failpoints>();
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+
+        await Database.ApplySchemaAsync(options.Database, stopping, Inventory.Schema, Outbox.Schema);
+        var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "local-table-initiator", log, TimeSpan.FromSeconds(60), stopping);
+        await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
+        await services.GetRequiredService<Relay>().StartAsync(amqp, stopping);
+        await amqp.ConsumeAsync(queues.Replies, prefetch: 64, concurrency: 4,
+            (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
+    }
+
+    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, Queues queues, Failpoints failpoints, CancellationToken ct)
+    {
+        if (order.Validate() is { } problem) return Results.BadRequest(new { error = problem });
+
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        switch (await Inventory.DeductAsync(connection, tx, order, ct))
+        {
+            case Inventory.Deduction.AlreadyPlaced:
+                return Results.Ok(new { orderId = order.OrderId, status = "already-placed" });
+            case Inventory.Deduction.OutOfStock:
+                return Results.Conflict(new { error = $"not enough stock of {order.Sku}" });
+            case Inventory.Deduction.UnknownSku:
+                return Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" });
+        }
+        var outboxId = await Outbox.EnqueueAsync(connection, tx, Queues.OrderMessageId(order.OrderId), queues.Orders,
+            Json.Serialize(order), awaitReply: true, ct);
+        await failpoints.HitAsync(BeforeCommit, ct);
+        await tx.CommitAsync(ct);
+        await failpoints.HitAsync(AfterCommit, ct);
+        relay.HandOff(outboxId);
+        return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
+    }
+
+    private static async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
+    {
+        var reply = Json.Deserialize<OrderReply>(delivery.Body.Span);
+        await using (var connection = await db.OpenConnectionAsync(ct))
+        await using (var tx = await connection.BeginTransactionAsync(ct))
+        {
+            // A duplicate reply finds the order already resolved and changes nothing: no second restock.
+            if (await Inventory.ResolveAsync(connection, tx, reply, ct))
+                await Outbox.CompleteAsync(connection, tx, Queues.OrderMessageId(reply.OrderId), ct);
+            await tx.CommitAsync(ct);
+        }
+        await failpoints.HitAsync(AfterReply, ct);
+    }
+}

@@ -1,0 +1,120 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Dtx.LocalTable;
+
+/// <summary>
+/// The local message table. A message is inserted in the same transaction as the business change it announces,
+/// so either both exist or neither does; the <see cref="Relay"/> then takes it to the broker. A row stays until
+/// its work is finished: deleted once published (for a reply), or once the answer has come back (for an order,
+/// whose row therefore doubles as the timer for republishing when the answer is late).
+/// </summary>
+public static class Outbox
+{
+    public const string Schema = """
+        CREATE TABLE IF NOT EXISTS outbox (
+            id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            message_id       uuid NOT NULL UNIQUE,
+            queue            text NOT NULL,
+            body             jsonb NOT NULL,
+            await_reply      boolean NOT NULL,
+            created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+            next_attempt_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+            -- Who is publishing it right now, and until when. A relay that dies keeps its rows only until the lease
+            -- ends; that replaces CAP's age-based lookback, which resends a row whose transaction is merely slow.
+            lease_until      timestamptz,
+            attempts         int NOT NULL DEFAULT 0
+        );
+        CREATE INDEX IF NOT EXISTS outbox_due ON outbox (next_attempt_at, id);
+        -- Every confirmed publish, for the run's figures: republishes are rows beyond the first per message.
+        CREATE TABLE IF NOT EXISTS publish_log (
+            message_id    uuid NOT NULL,
+            published_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        """;
+
+    public sealed record Message(long Id, Guid MessageId, string Queue, string Body, bool AwaitReply, int Attempts);
+
+    /// <summary>Adds a message in the caller's transaction and returns its row id, for the relay's hand-off.</summary>
+    public static async Task<long> EnqueueAsync(NpgsqlConnection db, NpgsqlTransaction tx, Guid messageId, string queue, byte[] body, bool awaitReply, CancellationToken ct)
+    {
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO outbox (message_id, queue, body, await_reply) VALUES (@message_id, @queue, @body, @await_reply)
+            RETURNING id
+            """, db, tx);
+        insert.Parameters.AddWithValue("message_id", messageId);
+        insert.Parameters.AddWithValue("queue", queue);
+        insert.Parameters.AddWithValue("body", NpgsqlDbType.Jsonb, System.Text.Encoding.UTF8.GetString(body));
+        insert.Parameters.AddWithValue("await_reply", awaitReply);
+        return (long)(await insert.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Claims rows for publishing by taking a lease in one short statement. The row lock lasts only as long as
+    /// that statement, never across broker I/O (MassTransit's delivery loop holds it while it sends). With
+    /// <paramref name="ids"/> it claims just those rows (the hand-off after a commit); otherwise up to
+    /// <paramref name="limit"/> due rows, skipping any another relay holds (the polling fallback).
+    /// </summary>
+    public static async Task<IReadOnlyList<Message>> ClaimAsync(NpgsqlDataSource db, long[]? ids, int limit, TimeSpan lease, CancellationToken ct)
+    {
+        await using var claim = db.CreateCommand("""
+            UPDATE outbox SET lease_until = clock_timestamp() + @lease, attempts = attempts + 1
+            WHERE id IN (
+                SELECT id FROM outbox
+                WHERE next_attempt_at <= clock_timestamp()
+                  AND (lease_until IS NULL OR lease_until < clock_timestamp())
+                  AND (@ids IS NULL OR id = ANY(@ids))
+                ORDER BY next_attempt_at, id
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, message_id, queue, body::text, await_reply, attempts
+            """);
+        claim.Parameters.AddWithValue("lease", lease);
+        claim.Parameters.AddWithValue("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, (object?)ids ?? DBNull.Value);
+        claim.Parameters.AddWithValue("limit", limit);
+        var claimed = new List<Message>();
+        await using var reader = await claim.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            claimed.Add(new Message(reader.GetInt64(0), reader.GetGuid(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4), reader.GetInt32(5)));
+        return claimed;
+    }
+
+    /// <summary>
+    /// Records that the broker confirmed the message. A reply is finished and goes; an order stays, due again
+    /// after <paramref name="replyTimeout"/>: if no answer has deleted it by then, the relay publishes it again.
+    /// </summary>
+    public static async Task MarkPublishedAsync(NpgsqlDataSource db, Message message, TimeSpan replyTimeout, CancellationToken ct)
+    {
+        await using var mark = db.CreateCommand(message.AwaitReply
+            ? """
+              UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = @id;
+              INSERT INTO publish_log (message_id) VALUES (@message_id);
+              """
+            : """
+              DELETE FROM outbox WHERE id = @id;
+              INSERT INTO publish_log (message_id) VALUES (@message_id);
+              """);
+        mark.Parameters.AddWithValue("id", message.Id);
+        mark.Parameters.AddWithValue("message_id", message.MessageId);
+        mark.Parameters.AddWithValue("reply_timeout", replyTimeout);
+        await mark.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Gives a claimed row back after a failed publish, with a back-off so a broken broker is not hammered.</summary>
+    public static async Task ReleaseAsync(NpgsqlDataSource db, Message message, TimeSpan backoff, CancellationToken ct)
+    {
+        await using var release = db.CreateCommand(
+            "UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @backoff WHERE id = @id");
+        release.Parameters.AddWithValue("id", message.Id);
+        release.Parameters.AddWithValue("backoff", backoff);
+        await release.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The answer to a message has arrived: its row is done, in the caller's transaction.</summary>
+    public static async Task CompleteAsync(NpgsqlConnection db, NpgsqlTransaction tx, Guid messageId, CancellationToken ct)
+    {
+        await using var delete = new NpgsqlCommand("DELETE FROM outbox WHERE message_id = @message_id", db, tx);
+        delete.Parameters.AddWithValue("message_id", messageId);
+        await delete.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,87 @@
+using Dtx.Shared.Business;
+using Dtx.Shared.Failpoints;
+using Dtx.Shared.Hosting;
+using Dtx.Shared.Messaging;
+using Dtx.Shared.Sql;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RabbitMQ.Client.Events;
+
+namespace Dtx.LocalTable;
+
+/// <summary>
+/// The order service. For each order message, in ONE local transaction: the inbox row (dedupe), the order
+/// with its outcome (created, or rejected for a refused customer), and the reply in its own outbox. Then
+/// <c>participant.after-commit</c>, then the ack: a crash in between redelivers the message, and the inbox
+/// turns the second delivery into a no-op that only answers again.
+/// </summary>
+public sealed class Participant : IServiceRole
+{
+    public const string AfterCommit = "participant.after-commit";
+    private const string InboxConsumer = "orders";
+
+    public IReadOnlyList<string> Failpoints { get; } = [AfterCommit, Relay.AfterPublish];
+
+    public void ConfigureServices(IServiceCollection services, ServiceOptions options)
+    {
+        services.AddSingleton(Database.Open(options.Database, "local-table-participant"));
+        services.AddSingleton(Queues.For(options));
+        services.AddSingleton(new CustomerPolicy(options.RefuseShare));
+        services.AddSingleton<Relay>();
+    }
+
+    public void MapEndpoints(WebApplication app)
+    {
+    }
+
+    public async Task StartAsync(IServiceProvider services, CancellationToken stopping)
+    {
+        var options = services.GetRequiredService<ServiceOptions>();
+        var queues = services.GetRequiredService<Queues>();
+        var log = services.GetRequiredService<ILogger<Participant>>();
+        var relay = services.GetRequiredService<Relay>();
+
+        await Database.ApplySchemaAsync(options.Database, stopping, OrderBook.Schema, Inbox.Schema, Outbox.Schema);
+        var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "local-table-participant", log, TimeSpan.FromSeconds(60), stopping);
+        await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
+        await relay.StartAsync(amqp, stopping);
+        var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
+            services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>());
+        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping);
+    }
+
+    private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, Queues queues, CustomerPolicy policy, Failpoints failpoints)
+    {
+        public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
+        {
+            var order = Json.Deserialize<PlaceOrder>(delivery.Body.Span);
+            var messageId = Guid.Parse(delivery.BasicProperties.MessageId
+                ?? throw new InvalidDataException("an order message without a message id cannot be deduplicated"));
+
+            long replyRow;
+            await using (var connection = await db.OpenConnectionAsync(ct))
+            await using (var tx = await connection.BeginTransactionAsync(ct))
+            {
+                Outcome outcome;
+                if (await Inbox.TryReceiveAsync(connection, tx, InboxConsumer, messageId, ct))
+                {
+                    outcome = policy.Decide(order.CustomerId);
+                    await OrderBook.ApplyAsync(connection, tx, order, outcome, ct);
+                }
+                else
+                {
+                    // Seen before. The initiator republishes only while it has no answer, so answer again (from what
+                    // was recorded, not a new decision) rather than stay silent and leave it republishing forever.
+                    outcome = await OrderBook.OutcomeOfAsync(connection, tx, order.OrderId, ct);
+                }
+                replyRow = await Outbox.EnqueueAsync(connection, tx, Guid.NewGuid(), queues.Replies,
+                    Json.Serialize(new OrderReply(order.OrderId, outcome)), awaitReply: false, ct);
+                await tx.CommitAsync(ct);
+            }
+            await failpoints.HitAsync(AfterCommit, ct);
+            relay.HandOff(replyRow);
+        }
+    }
+}

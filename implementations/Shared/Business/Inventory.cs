@@ -1,0 +1,113 @@
+using Npgsql;
+
+namespace Dtx.Shared.Business;
+
+/// <summary>
+/// The initiator's business: stock per sku, and its own record of each order it deducted stock for. Both
+/// implementations call these inside their own local transaction, next to their protocol rows (outbox, tx_log).
+/// </summary>
+public static class Inventory
+{
+    public const string Schema = """
+        CREATE TABLE IF NOT EXISTS stock (
+            sku        text PRIMARY KEY,
+            available  bigint NOT NULL CHECK (available >= 0)
+        );
+        -- What the harness seeded, so that stock conservation can be checked from the database alone.
+        CREATE TABLE IF NOT EXISTS stock_seed (
+            sku        text PRIMARY KEY,
+            initial    bigint NOT NULL
+        );
+        -- The durable deduction. status: pending (waiting for the participant) -> done | compensated.
+        CREATE TABLE IF NOT EXISTS inventory_orders (
+            order_id     text PRIMARY KEY,
+            sku          text NOT NULL,
+            qty          int NOT NULL,
+            customer_id  text NOT NULL,
+            status       text NOT NULL DEFAULT 'pending',
+            created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+            resolved_at  timestamptz
+        );
+        CREATE INDEX IF NOT EXISTS inventory_orders_pending ON inventory_orders (created_at) WHERE status = 'pending';
+        -- A ledger, not a flag: a second restock of one order adds a second row, so the checker can see it.
+        CREATE TABLE IF NOT EXISTS restocks (
+            order_id     text NOT NULL,
+            restocked_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX IF NOT EXISTS restocks_order ON restocks (order_id);
+        """;
+
+    public enum Deduction { Deducted, AlreadyPlaced, OutOfStock, UnknownSku }
+
+    /// <summary>
+    /// Records the order and deducts its stock, in the caller's transaction. A repeated order id is reported as
+    /// <see cref="Deduction.AlreadyPlaced"/> and changes nothing, which is what makes a client's retry safe.
+    /// On <see cref="Deduction.OutOfStock"/> the caller must roll back: the order row was already inserted.
+    /// </summary>
+    public static async Task<Deduction> DeductAsync(NpgsqlConnection db, NpgsqlTransaction tx, PlaceOrder order, CancellationToken ct)
+    {
+        await using (var insert = new NpgsqlCommand("""
+            INSERT INTO inventory_orders (order_id, sku, qty, customer_id)
+            VALUES (@order_id, @sku, @qty, @customer_id)
+            ON CONFLICT (order_id) DO NOTHING
+            """, db, tx))
+        {
+            insert.Parameters.AddWithValue("order_id", order.OrderId);
+            insert.Parameters.AddWithValue("sku", order.Sku);
+            insert.Parameters.AddWithValue("qty", order.Qty);
+            insert.Parameters.AddWithValue("customer_id", order.CustomerId);
+            if (await insert.ExecuteNonQueryAsync(ct) == 0) return Deduction.AlreadyPlaced;
+        }
+
+        // The guard in the WHERE clause, not a read-then-write, so two concurrent orders cannot both take the last unit.
+        await using var deduct = new NpgsqlCommand("""
+            UPDATE stock SET available = available - @qty WHERE sku = @sku AND available >= @qty
+            RETURNING available
+            """, db, tx);
+        deduct.Parameters.AddWithValue("sku", order.Sku);
+        deduct.Parameters.AddWithValue("qty", (long)order.Qty);
+        if (await deduct.ExecuteScalarAsync(ct) is not null) return Deduction.Deducted;
+
+        await using var exists = new NpgsqlCommand("SELECT 1 FROM stock WHERE sku = @sku", db, tx);
+        exists.Parameters.AddWithValue("sku", order.Sku);
+        return await exists.ExecuteScalarAsync(ct) is null ? Deduction.UnknownSku : Deduction.OutOfStock;
+    }
+
+    /// <summary>
+    /// Applies the participant's answer once: pending → done, or pending → compensated with the stock put back.
+    /// Returns false when the order was already resolved, so a duplicate reply changes nothing. The status
+    /// compare-and-set is the initiator's idempotency key; it needs no separate inbox.
+    /// </summary>
+    public static async Task<bool> ResolveAsync(NpgsqlConnection db, NpgsqlTransaction tx, OrderReply reply, CancellationToken ct)
+    {
+        await using var resolve = new NpgsqlCommand("""
+            UPDATE inventory_orders SET status = @status, resolved_at = clock_timestamp()
+            WHERE order_id = @order_id AND status = 'pending'
+            RETURNING sku, qty
+            """, db, tx);
+        resolve.Parameters.AddWithValue("order_id", reply.OrderId);
+        resolve.Parameters.AddWithValue("status", reply.Outcome == Outcome.Created ? "done" : "compensated");
+        string sku;
+        int qty;
+        await using (var reader = await resolve.ExecuteReaderAsync(ct))
+        {
+            if (!await reader.ReadAsync(ct)) return false;
+            sku = reader.GetString(0);
+            qty = reader.GetInt32(1);
+        }
+        if (reply.Outcome == Outcome.Rejected) await RestockAsync(db, tx, reply.OrderId, sku, qty, ct);
+        return true;
+    }
+
+    private static async Task RestockAsync(NpgsqlConnection db, NpgsqlTransaction tx, string orderId, string sku, int qty, CancellationToken ct)
+    {
+        await using var restock = new NpgsqlCommand("""
+            UPDATE stock SET available = available + @qty WHERE sku = @sku;
+            INSERT INTO restocks (order_id) VALUES (@order_id);
+            """, db, tx);
+        restock.Parameters.AddWithValue("sku", sku);
+        restock.Parameters.AddWithValue("qty", (long)qty);
+        restock.Parameters.AddWithValue("order_id", orderId);
+        await restock.ExecuteNonQueryAsync(ct);
+    }
+}

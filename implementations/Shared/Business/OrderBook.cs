@@ -1,0 +1,71 @@
+using Npgsql;
+
+namespace Dtx.Shared.Business;
+
+/// <summary>
+/// The participant's business: orders and a deliberately non-idempotent running total per customer. Applying
+/// the same order twice adds its quantity twice, so a protocol that lets a duplicate through changes a sum the
+/// checker compares, instead of hiding behind a primary key. Idempotency is the protocol's job (the inbox).
+/// </summary>
+public static class OrderBook
+{
+    public const string Schema = """
+        CREATE TABLE IF NOT EXISTS orders (
+            order_id      text PRIMARY KEY,
+            sku           text NOT NULL,
+            qty           int NOT NULL,
+            customer_id   text NOT NULL,
+            status        text NOT NULL,
+            processed_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE TABLE IF NOT EXISTS customer_spend (
+            customer_id  text PRIMARY KEY,
+            total        bigint NOT NULL
+        );
+        -- One row per application, so that a duplicate effect is counted rather than rejected.
+        CREATE TABLE IF NOT EXISTS order_applications (
+            order_id    text NOT NULL,
+            applied_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE INDEX IF NOT EXISTS order_applications_order ON order_applications (order_id);
+        """;
+
+    /// <summary>Records the order with its outcome, in the caller's transaction. Not idempotent on purpose.</summary>
+    public static async Task ApplyAsync(NpgsqlConnection db, NpgsqlTransaction tx, PlaceOrder order, Outcome outcome, CancellationToken ct)
+    {
+        await using var apply = new NpgsqlCommand("""
+            INSERT INTO orders (order_id, sku, qty, customer_id, status)
+            VALUES (@order_id, @sku, @qty, @customer_id, @status)
+            ON CONFLICT (order_id) DO NOTHING;
+            INSERT INTO order_applications (order_id) VALUES (@order_id);
+            """, db, tx);
+        apply.Parameters.AddWithValue("order_id", order.OrderId);
+        apply.Parameters.AddWithValue("sku", order.Sku);
+        apply.Parameters.AddWithValue("qty", order.Qty);
+        apply.Parameters.AddWithValue("customer_id", order.CustomerId);
+        apply.Parameters.AddWithValue("status", outcome == Outcome.Created ? "created" : "rejected");
+        await apply.ExecuteNonQueryAsync(ct);
+
+        if (outcome != Outcome.Created) return;
+        await using var spend = new NpgsqlCommand("""
+            INSERT INTO customer_spend (customer_id, total) VALUES (@customer_id, @qty)
+            ON CONFLICT (customer_id) DO UPDATE SET total = customer_spend.total + excluded.total
+            """, db, tx);
+        spend.Parameters.AddWithValue("customer_id", order.CustomerId);
+        spend.Parameters.AddWithValue("qty", (long)order.Qty);
+        await spend.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>The outcome recorded for an order the participant has already applied.</summary>
+    public static async Task<Outcome> OutcomeOfAsync(NpgsqlConnection db, NpgsqlTransaction tx, string orderId, CancellationToken ct)
+    {
+        await using var read = new NpgsqlCommand("SELECT status FROM orders WHERE order_id = @order_id", db, tx);
+        read.Parameters.AddWithValue("order_id", orderId);
+        return await read.ExecuteScalarAsync(ct) switch
+        {
+            "created" => Outcome.Created,
+            "rejected" => Outcome.Rejected,
+            var other => throw new InvalidDataException($"order {orderId} has no recorded outcome ({other ?? "no row"})"),
+        };
+    }
+}

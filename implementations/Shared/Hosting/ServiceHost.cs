@@ -1,0 +1,103 @@
+using Dtx.Shared.Failpoints;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Dtx.Shared.Hosting;
+
+/// <summary>
+/// Runs one service role as its own OS process: Kestrel on 127.0.0.1, the role's endpoints, and the control
+/// endpoints every service has — <c>GET /health</c> and <c>/failpoints</c> for the harness to arm steps from outside.
+/// </summary>
+public static class ServiceHost
+{
+    public static async Task<int> RunAsync(IServiceRole role, ServiceOptions options, CancellationToken ct)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.HttpPort));
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.ColorBehavior = LoggerColorBehavior.Disabled;
+        });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<Failpoints.Failpoints>();
+        role.ConfigureServices(builder.Services, options);
+
+        await using var app = builder.Build();
+        var failpoints = app.Services.GetRequiredService<Failpoints.Failpoints>();
+        failpoints.Declare([.. role.Failpoints]);
+        ArmFromOptions(failpoints, options.Failpoints);
+        MapControlEndpoints(app, failpoints);
+        role.MapEndpoints(app);
+
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("service");
+        var stopping = app.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
+        // Connect first, listen after: while a restarted service is not ready, a client's connection is refused —
+        // a definite failure it can count on — instead of accepted and left hanging, which it could only call indeterminate.
+        await role.StartAsync(app.Services, linked.Token);
+        await app.StartAsync(ct);
+        log.LogInformation("{Implementation} {Role} ready on 127.0.0.1:{Port}", options.Implementation, options.Role, options.HttpPort);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, linked.Token);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        await app.StopAsync(CancellationToken.None);
+        return 0;
+    }
+
+    private static void ArmFromOptions(Failpoints.Failpoints failpoints, string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return;
+        foreach (var entry in text.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = entry.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"--failpoints takes name=spec;name=spec, not '{entry}'");
+            failpoints.Arm(entry[..eq], FailpointSpec.Parse(entry[(eq + 1)..]));
+        }
+    }
+
+    private static void MapControlEndpoints(WebApplication app, Failpoints.Failpoints failpoints)
+    {
+        // Kestrel listens only once the role has started, so answering at all means ready.
+        app.MapGet("/health", () => Results.Ok("ready"));
+        app.MapGet("/failpoints", () => Results.Json(failpoints.Describe()));
+        // The body is the spec as text (crash@once, delay(200ms)@every(3) …): the same words a scenario file uses.
+        app.MapPut("/failpoints/{name}", async (string name, HttpRequest request) =>
+        {
+            var text = await new StreamReader(request.Body).ReadToEndAsync();
+            try
+            {
+                failpoints.Arm(name, FailpointSpec.Parse(text));
+                return Results.NoContent();
+            }
+            catch (FormatException e)
+            {
+                return Results.BadRequest(new { error = e.Message });
+            }
+            catch (KeyNotFoundException e)
+            {
+                return Results.NotFound(new { error = e.Message });
+            }
+        });
+        app.MapDelete("/failpoints/{name}", (string name) => failpoints.Disarm(name) ? Results.NoContent() : Results.NotFound());
+        app.MapDelete("/failpoints", () =>
+        {
+            failpoints.DisarmAll();
+            return Results.NoContent();
+        });
+    }
+}

@@ -1,0 +1,30 @@
+using Npgsql;
+
+namespace Dtx.Shared.Sql;
+
+/// <summary>The few database chores every role does the same way.</summary>
+public static class Database
+{
+    /// <summary>A pooled data source whose connections name the role, so that pg_stat_activity shows who holds what.</summary>
+    public static NpgsqlDataSource Open(string connectionString, string applicationName)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        builder.ConnectionStringBuilder.ApplicationName = applicationName;
+        // A crashed PostgreSQL leaves dead sockets in the pool; this retires them instead of failing every request after a restart.
+        builder.ConnectionStringBuilder.ConnectionLifetime = 60;
+        return builder.Build();
+    }
+
+    public static async Task ExecuteAsync(NpgsqlDataSource db, string sql, CancellationToken ct = default)
+    {
+        await using var command = db.CreateCommand(sql);
+        await command.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Applies schema text made of <c>CREATE … IF NOT EXISTS</c> statements: safe to run at every start.</summary>
+    public static async Task ApplySchemaAsync(string connectionString, CancellationToken ct, params string[] schemas)
+    {
+        await using var db = Open(connectionString, "schema");
+        foreach (var schema in schemas) await ExecuteAsync(db, schema, ct);
+    }
+}

@@ -1,0 +1,45 @@
+using Dtx.Tests.Support;
+using Xunit;
+
+namespace Dtx.Tests.Scenarios;
+
+/// <summary>Bad input gets one clear line on stderr and exit code 2, never a stack trace.</summary>
+public sealed class CliTests
+{
+    [Theory]
+    [InlineData("unknown scenario 'no-such-scenario'", "scenario", "no-such-scenario")]
+    [InlineData("--rate must be a positive", "scenario", "crash-after-commit", "--rate", "0")]
+    [InlineData("--duration", "scenario", "crash-after-commit", "--duration", "forever")]
+    [InlineData("unknown implementation 'two-phase'", "scenario", "crash-after-commit", "--impl", "two-phase")]
+    [InlineData("is not an amqp:// URI", "scenario", "crash-after-commit", "--amqp", "http://127.0.0.1:1")]
+    [InlineData("Unrecognized command or argument", "scenario", "crash-after-commit", "--frobnicate")]
+    public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
+    {
+        var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);
+
+        Assert.Equal(2, outcome.ExitCode);
+        Assert.Contains(expected, outcome.Stderr);
+        Assert.Single(outcome.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain("   at ", outcome.Stderr);
+    }
+
+    [Fact]
+    public async Task An_unreachable_external_server_is_bad_input_too()
+    {
+        var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60),
+            "scenario", "crash-after-commit", "--postgres", "Host=127.0.0.1;Port=1;Username=postgres;Timeout=2", "--reports", Path.GetTempPath());
+
+        Assert.Equal(2, outcome.ExitCode);
+        Assert.Contains("127.0.0.1", outcome.Stderr);
+        Assert.DoesNotContain("   at ", outcome.Stderr);
+    }
+
+    [Fact]
+    public async Task Scenarios_are_listed_with_their_description()
+    {
+        var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "scenarios");
+
+        Assert.Equal(0, outcome.ExitCode);
+        Assert.Contains("crash-after-commit", outcome.Stdout);
+    }
+}

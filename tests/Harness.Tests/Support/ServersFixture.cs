@@ -1,0 +1,46 @@
+using Dtx.Harness.Infrastructure;
+using Xunit;
+
+namespace Dtx.Tests.Support;
+
+/// <summary>
+/// One embedded PostgreSQL and one RabbitMQ for a whole test collection: starting them costs seconds, a fresh
+/// database and queue prefix per test costs milliseconds and keeps the tests independent.
+/// </summary>
+public sealed class ServersFixture : IAsyncLifetime
+{
+    private readonly string _workDir = Path.Combine(Path.GetTempPath(), "dtx-tests-" + Guid.NewGuid().ToString("N")[..8]);
+
+    public PostgresServer Postgres { get; private set; } = null!;
+    public RabbitMqServer RabbitMq { get; private set; } = null!;
+    public string LogDir => Path.Combine(_workDir, "logs");
+
+    public async Task InitializeAsync()
+    {
+        Directory.CreateDirectory(LogDir);
+        Postgres = await PostgresServer.StartEmbeddedAsync(Path.Combine(_workDir, "pg"), LogDir);
+        RabbitMq = await RabbitMqServer.StartEmbeddedAsync(Path.Combine(_workDir, "rabbitmq"), LogDir);
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (RabbitMq is not null) await RabbitMq.DisposeAsync();
+        if (Postgres is not null) await Postgres.DisposeAsync();
+        try
+        {
+            Directory.Delete(_workDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ServersCollection : ICollectionFixture<ServersFixture>
+{
+    public const string Name = "servers";
+}
