@@ -102,9 +102,12 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var skipped = await nemesisTask;
 
             await supervisor.HealAsync(ct);
-            var (drained, drainSeconds, inDoubt) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
+            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
             await supervisor.StopAllAsync();
+            // Read once the services are gone: the broker has then put back every unacked delivery, which a passive
+            // declare (ready messages only) could not see while a consumer held it.
+            var inDoubt = await implementation.ProbeAsync(target, ct);
 
             var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct);
             var recorded = history.ToHistory();
@@ -167,15 +170,23 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         await seed.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>Waits until nothing is in doubt any more, or the deadline passes: Jepsen's final phase after healing.</summary>
-    private static async Task<(bool Drained, double Seconds, InDoubt InDoubt)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct)
+    /// <summary>
+    /// Waits until nothing is in doubt any more, or the deadline passes: Jepsen's final phase after healing. One
+    /// clean probe is not enough: a delivery held unacked by a consumer is invisible to it, so the probe must stay
+    /// clean for a settle period, long enough for such a delivery to be acked or to come back.
+    /// </summary>
+    public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct)
     {
+        var settle = TimeSpan.FromSeconds(1);
         var watch = System.Diagnostics.Stopwatch.StartNew();
+        TimeSpan? cleanSince = null;
         while (true)
         {
             var inDoubt = await implementation.ProbeAsync(target, ct);
-            if (!inDoubt.Any) return (true, watch.Elapsed.TotalSeconds, inDoubt);
-            if (watch.Elapsed > deadline) return (false, watch.Elapsed.TotalSeconds, inDoubt);
+            if (inDoubt.Any) cleanSince = null;
+            else if (cleanSince is null) cleanSince = watch.Elapsed;
+            else if (watch.Elapsed - cleanSince >= settle) return (true, cleanSince.Value.TotalSeconds);
+            if (watch.Elapsed > deadline) return (false, watch.Elapsed.TotalSeconds);
             await Task.Delay(250, ct);
         }
     }

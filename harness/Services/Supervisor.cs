@@ -18,7 +18,13 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
     private readonly List<Service> _services = [];
     private readonly ConcurrentQueue<FaultRecord> _faults = new();
     private readonly CancellationTokenSource _stopping = new();
-    private static readonly HttpClient Control = new() { Timeout = TimeSpan.FromSeconds(5) };
+    // A fresh connection per control request: a restarted service listens on the same port, and a kept-alive
+    // connection to the process that died would fail the next request that happened to reuse it.
+    private static readonly HttpClient Control = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero })
+    {
+        Timeout = TimeSpan.FromSeconds(5),
+        DefaultRequestHeaders = { ConnectionClose = true },
+    };
 
     public IReadOnlyList<FaultRecord> Faults => [.. _faults.OrderBy(f => f.AtSeconds)];
 
@@ -94,6 +100,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         private ChildProcess? _process;
         private TaskCompletionSource _healthy = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private Expectation? _expected;
+        private int _launches;
 
         public string Role => role;
         public Uri Url { get; } = new($"http://127.0.0.1:{port}");
@@ -123,7 +130,10 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
         private async Task LaunchAsync(CancellationToken ct)
         {
-            _process = ServiceLauncher.Start(owner._implementation, role, options, LogPath);
+            // Failpoints given at start-up arm the first process only: re-arming them in every restarted process
+            // would turn one crash into a crash loop on the message that is redelivered to it.
+            var settings = _launches++ == 0 ? options : options.Where(kv => kv.Key != "failpoints").ToDictionary();
+            _process = ServiceLauncher.Start(owner._implementation, role, settings, LogPath);
             var deadline = DateTime.UtcNow + HealthPatience;
             while (true)
             {

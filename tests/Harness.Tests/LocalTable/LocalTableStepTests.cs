@@ -77,7 +77,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
             initiatorFailpoints: new Dictionary<string, string> { ["initiator.before-commit"] = "crash@once" });
 
         await Assert.ThrowsAsync<HttpRequestException>(() => rig.PlaceAsync(new PlaceOrder("o-lost", "sku-01", 1, "c-1")));
-        await Eventually.HoldsAsync(() => Task.FromResult(rig.Supervisor.Faults.Count), n => n == 1, Patience, "initiator restarted");
+        await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
         Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders"));
         Assert.Equal(1000, await rig.InventoryAsync("SELECT available FROM stock WHERE sku = 'sku-01'"));
@@ -92,6 +92,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
 
         // The client hears nothing back (indeterminate), yet the deduction is durable and must reach the participant.
         await Assert.ThrowsAsync<HttpRequestException>(() => rig.PlaceAsync(new PlaceOrder("o-crash", "sku-01", 2, "c-1")));
+        await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
         Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders WHERE order_id = 'o-crash' AND status = 'done'"));
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-crash'"));
@@ -105,6 +106,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
             initiatorFailpoints: new Dictionary<string, string> { ["relay.after-publish"] = "crash@once" });
 
         await rig.PlaceAsync(new PlaceOrder("o-published", "sku-01", 2, "c-1"));
+        await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
         Assert.Single(rig.Supervisor.Faults);
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-published'"));
@@ -120,6 +122,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
             participantFailpoints: new Dictionary<string, string> { ["participant.after-commit"] = "crash@once" });
 
         await rig.PlaceAsync(new PlaceOrder("o-redelivered", "sku-01", 5, "c-2"));
+        await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-redelivered'"));
         Assert.Equal(5, await rig.OrdersAsync("SELECT total FROM customer_spend WHERE customer_id = 'c-2'"));
@@ -135,6 +138,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
             initiatorFailpoints: new Dictionary<string, string> { ["initiator.after-reply"] = "crash@once" });
 
         await rig.PlaceAsync(new PlaceOrder("o-comp", "sku-01", 7, "c-3"));
+        await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
         Assert.Single(rig.Supervisor.Faults);
         Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM restocks WHERE order_id = 'o-comp'"));

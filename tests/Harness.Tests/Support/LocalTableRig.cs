@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net.Http.Json;
+using Dtx.Harness.Engine;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Services;
@@ -86,8 +87,15 @@ public sealed class LocalTableRig : IAsyncDisposable
     public Task<long> OrdersAsync(string sql) => ScalarAsync(Orders, sql);
 
     /// <summary>Waits until nothing is in doubt: outboxes empty, no pending order, queues empty.</summary>
-    public Task DrainedAsync(TimeSpan within) =>
-        Eventually.HoldsAsync(() => new LocalTableImplementation().ProbeAsync(Target, default), d => !d.Any, within, "drain");
+    public async Task DrainedAsync(TimeSpan within)
+    {
+        var (drained, _) = await ScenarioRunner.DrainAsync(new LocalTableImplementation(), Target, within, default);
+        if (!drained) throw new TimeoutException($"not drained within {within.TotalSeconds:0}s: {await new LocalTableImplementation().ProbeAsync(Target, default)}");
+    }
+
+    /// <summary>Waits until the supervisor has seen this many crashes and restarted after each.</summary>
+    public Task<int> RestartedAsync(int crashes) =>
+        Eventually.HoldsAsync(() => Task.FromResult(Supervisor.Faults.Count(f => f.EndSeconds is not null)), n => n >= crashes, TimeSpan.FromSeconds(30), $"{crashes} restart(s)");
 
     public async ValueTask DisposeAsync()
     {
