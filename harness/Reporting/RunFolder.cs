@@ -1,8 +1,13 @@
+using System.Net;
+using System.Text;
 using Dtx.Harness.Engine;
 
 namespace Dtx.Harness.Reporting;
 
-/// <summary>Writes a run's folder: result.json, junit.xml and index.html next to the logs the run already wrote.</summary>
+/// <summary>
+/// Writes a run's folder — result.json, junit.xml and index.html next to the logs the run already wrote — and
+/// rewrites reports/index.html, the list of every run found there with its verdict.
+/// </summary>
 public static class RunFolder
 {
     public static async Task WriteAsync(string directory, ScenarioResult result, CancellationToken ct)
@@ -10,5 +15,41 @@ public static class RunFolder
         await File.WriteAllTextAsync(Path.Combine(directory, "result.json"), ResultJson.Serialize(result), ct);
         await File.WriteAllTextAsync(Path.Combine(directory, "junit.xml"), JUnitReport.Build(result).ToString(), ct);
         await File.WriteAllTextAsync(Path.Combine(directory, "index.html"), HtmlReport.Build(result), ct);
+        if (Path.GetDirectoryName(Path.GetFullPath(directory)) is { } reports)
+            await File.WriteAllTextAsync(Path.Combine(reports, "index.html"), BuildIndex(reports), ct);
+    }
+
+    /// <summary>Newest first; a folder whose result.json is missing or unreadable (an interrupted run) is listed as such.</summary>
+    public static string BuildIndex(string reports)
+    {
+        var rows = new StringBuilder();
+        foreach (var run in Directory.GetDirectories(reports).OrderDescending())
+        {
+            var name = Path.GetFileName(run);
+            string verdict, detail;
+            try
+            {
+                var result = ResultJson.Deserialize(File.ReadAllText(Path.Combine(run, "result.json")));
+                verdict = result.Passed ? "pass" : "fail";
+                detail = string.Join(", ", result.Runs.Select(r => $"{r.Implementation}: {r.Verdict}"));
+            }
+            catch (Exception e) when (e is IOException or System.Text.Json.JsonException or UnauthorizedAccessException)
+            {
+                verdict = "incomplete";
+                detail = "no readable result.json";
+            }
+            rows.Append($"<tr class=\"{verdict}\"><td><a href=\"{WebUtility.HtmlEncode(name)}/index.html\">{WebUtility.HtmlEncode(name)}</a></td><td>{verdict}</td><td>{WebUtility.HtmlEncode(detail)}</td></tr>\n");
+        }
+        return $$"""
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><title>dtx-harness runs</title>
+            <style>
+            body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #222; }
+            table { border-collapse: collapse; } th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; }
+            .pass { background: #dff3e4; } .fail { background: #fbdada; } .incomplete { background: #fff3d6; }
+            </style></head><body><h1>Runs</h1>
+            <table><tr><th>run</th><th>verdict</th><th>implementations</th></tr>
+            {{rows}}</table></body></html>
+            """;
     }
 }

@@ -1,0 +1,62 @@
+using Npgsql;
+
+namespace Dtx.Harness.Infrastructure;
+
+/// <summary>The user's own PostgreSQL server. The harness creates and drops its databases but never stops it.</summary>
+internal sealed class ExternalPostgres : PostgresServer
+{
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
+
+    private ExternalPostgres(string adminConnectionString) => AdminConnectionString = adminConnectionString;
+
+    public override string AdminConnectionString { get; }
+
+    public override bool IsEmbedded => false;
+
+    public static async Task<ExternalPostgres> ConnectAsync(string connectionString, CancellationToken ct)
+    {
+        var builder = Parse(connectionString);
+        builder.Database = "postgres";
+        string endpoint = $"{builder.Host}:{builder.Port}";
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        deadline.CancelAfter(ConnectTimeout);
+        try
+        {
+            await ProbeAsync(builder.ConnectionString, deadline.Token);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested)
+        {
+            string cause = deadline.IsCancellationRequested
+                ? $"no answer within {ConnectTimeout.TotalSeconds:0} s"
+                : Innermost(e).Message;
+            throw new InfrastructureUnavailableException($"PostgreSQL at {endpoint} is not reachable: {cause}", e);
+        }
+        return new ExternalPostgres(builder.ConnectionString);
+    }
+
+    public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static NpgsqlConnectionStringBuilder Parse(string connectionString)
+    {
+        // A URL is the most likely mistake: Npgsql only takes key=value pairs and would report a confusing keyword.
+        if (connectionString.Contains("://", StringComparison.Ordinal))
+            throw new ArgumentException(
+                "the PostgreSQL connection string must be key=value pairs, e.g. " +
+                "\"Host=127.0.0.1;Port=5432;Username=postgres;Password=secret\", not a URL", nameof(connectionString));
+        NpgsqlConnectionStringBuilder builder;
+        try
+        {
+            builder = new NpgsqlConnectionStringBuilder(connectionString);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
+        {
+            throw new ArgumentException($"invalid PostgreSQL connection string: {e.Message}", nameof(connectionString), e);
+        }
+        if (string.IsNullOrWhiteSpace(builder.Host))
+            throw new ArgumentException("the PostgreSQL connection string names no Host", nameof(connectionString));
+        return builder;
+    }
+
+    private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);
+}
