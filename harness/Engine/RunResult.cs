@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Dtx.Harness.Checking;
 using Dtx.Harness.Services;
 
@@ -33,11 +34,15 @@ public sealed record ImplementationRun(
     IReadOnlyList<string> Logs,
     string? Error = null);
 
+/// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(
     int Requested, int Ok, int Failed, int Indeterminate,
     int OrdersCreated, int OrdersRejected,
     long DuplicatesDelivered, long Republished,
-    IReadOnlyDictionary<string, long> Absorbed);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CheckBacksSent = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CheckBacksAnswered = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? UnexpectedCheckBacks = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Parked = null);
 
 public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
 

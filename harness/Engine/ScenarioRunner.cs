@@ -72,13 +72,18 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         PostgresServer postgres, RabbitMqServer rabbit, string tag, string logDir, CancellationToken ct)
     {
         var prefix = $"dtx_{tag}_{implementation.Name.Replace('-', '_')}";
+        var ports = implementation.Services.ToDictionary(s => s, _ => FreePort.Next());
         var target = new RunTarget(
             await postgres.CreateDatabaseAsync(prefix + "_inventory", ct),
             await postgres.CreateDatabaseAsync(prefix + "_orders", ct),
             rabbit.AmqpUri,
-            $"dtx.{tag}.{implementation.Name}");
+            $"dtx.{tag}.{implementation.Name}",
+            implementation.HasBrokerDatabase ? await postgres.CreateDatabaseAsync(prefix + "_txbroker", ct) : null)
+        {
+            Urls = ports.ToDictionary(kv => kv.Key, kv => new Uri($"http://127.0.0.1:{kv.Value}")),
+        };
         var logs = implementation.Services.Select(s => Path.Combine("logs", $"{implementation.Name}-{s}.log")).ToList();
-        say($"[{implementation.Name}] databases {prefix}_inventory and {prefix}_orders, queues {target.QueuePrefix}.*");
+        say($"[{implementation.Name}] databases {prefix}_*, queues {target.QueuePrefix}.*");
         try
         {
             await SeedAsync(target, scenario.Business, ct);
@@ -86,9 +91,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await using var supervisor = new Supervisor(implementation.Name, clock, logDir, line => say($"[{implementation.Name}] {line}"));
             foreach (var service in implementation.Services)
             {
-                var port = FreePort.Next();
-                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, port), port, ct);
-                say($"[{implementation.Name}] {service} up on 127.0.0.1:{port}");
+                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, ports[service]), ports[service], ct);
+                say($"[{implementation.Name}] {service} up on 127.0.0.1:{ports[service]}");
             }
 
             var history = new HistoryRecorder();
@@ -104,6 +108,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await supervisor.HealAsync(ct);
             var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
+            var absorbed = await implementation.CountAbsorbedAsync(target, ct);
             await supervisor.StopAllAsync();
             // Read once the services are gone: the broker has then put back every unacked delivery, which a passive
             // declare (ready messages only) could not see while a consumer held it.
@@ -112,7 +117,6 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct);
             var recorded = history.ToHistory();
             var check = Checker.Check(recorded, truth);
-            var absorbed = await implementation.CountAbsorbedAsync(target, ct);
             await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-history.jsonl"),
                 recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.Options)), ct);
             logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
@@ -131,7 +135,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
             say($"[{implementation.Name}] ERROR: {e.Message}");
-            return new ImplementationRun(implementation.Name, "error", [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0, new Dictionary<string, long>()),
+            return new ImplementationRun(implementation.Name, "error", [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
                 new Throughput(0, 0), new Latency(0, 0, 0, 0), new TimeToConsistency(0, 0, 0, 0), new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
         }
         finally
@@ -140,8 +144,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
     }
 
-    private static IReadOnlyDictionary<string, string> ServiceSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port) =>
-        new Dictionary<string, string>
+    /// <summary>The command-line settings of one service process: the common ones, then the implementation's own.</summary>
+    public static Dictionary<string, string> ServiceSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port) =>
+        new(implementation.ExtraSettings(service, target, scenario.Protocol))
         {
             ["http-port"] = port.ToString(CultureInfo.InvariantCulture),
             ["db"] = implementation.DatabaseOf(service, target),
@@ -203,7 +208,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             truth.ParticipantOrders.Count(o => o.Status == ParticipantStatus.Rejected),
             absorbed.GetValueOrDefault("duplicatesDelivered"),
             absorbed.GetValueOrDefault("republished"),
-            absorbed);
+            absorbed.TryGetValue("checkBacksSent", out var sent) ? sent : null,
+            absorbed.TryGetValue("checkBacksAnswered", out var answered) ? answered : null,
+            absorbed.TryGetValue("unexpectedCheckBacks", out var unexpected) ? unexpected : null,
+            absorbed.TryGetValue("parked", out var parked) ? parked : null);
     }
 
     /// <summary>
@@ -217,6 +225,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         {
             await postgres.DropDatabaseAsync(prefix + "_inventory");
             await postgres.DropDatabaseAsync(prefix + "_orders");
+            if (target.BrokerDb is not null) await postgres.DropDatabaseAsync(prefix + "_txbroker");
             if (!rabbit.IsEmbedded)
                 await QueueDepth.DeleteAsync(target.Amqp, CancellationToken.None, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
         }

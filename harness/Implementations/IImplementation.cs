@@ -2,8 +2,14 @@ using Dtx.Harness.Checking;
 
 namespace Dtx.Harness.Implementations;
 
-/// <summary>Where one implementation's run keeps its state: its two databases and its queue names.</summary>
-public sealed record RunTarget(string InventoryDb, string OrdersDb, string Amqp, string QueuePrefix);
+/// <summary>
+/// Where one implementation's run keeps its state: its databases (the broker's only for an implementation that has
+/// one), its queue names, and where each of its services listens.
+/// </summary>
+public sealed record RunTarget(string InventoryDb, string OrdersDb, string Amqp, string QueuePrefix, string? BrokerDb = null)
+{
+    public IReadOnlyDictionary<string, Uri> Urls { get; init; } = new Dictionary<string, Uri>();
+}
 
 /// <summary>Where a step role lands in an implementation: which service process, and its failpoint there.</summary>
 public sealed record StepBinding(string Service, string Failpoint);
@@ -23,8 +29,14 @@ public interface IImplementation
     /// <summary>The service that takes <c>POST /orders</c>.</summary>
     string EntryService { get; }
 
+    /// <summary>True when the implementation has a broker-side coordinator with a database of its own.</summary>
+    bool HasBrokerDatabase { get; }
+
     /// <summary>The database a service writes to.</summary>
     string DatabaseOf(string service, RunTarget target);
+
+    /// <summary>Settings a service needs beyond the common ones (database, broker, queues, timings of the outbox).</summary>
+    IReadOnlyDictionary<string, string> ExtraSettings(string service, RunTarget target, Scenarios.ProtocolTiming timing);
 
     /// <summary>Null when this implementation has no such step (e.g. check-back in LocalTable): the fault is not applicable.</summary>
     StepBinding? Bind(string stepRole);
@@ -32,6 +44,6 @@ public interface IImplementation
     /// <summary>What is still in doubt: unsent or unanswered messages, unresolved orders, queued messages.</summary>
     Task<InDoubt> ProbeAsync(RunTarget target, CancellationToken ct);
 
-    /// <summary>What was absorbed rather than violated, for result.json's counts (duplicatesDelivered, republished …).</summary>
+    /// <summary>What was absorbed rather than violated, for result.json's counts (duplicatesDelivered, republished …). Called while the services still run.</summary>
     Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct);
 }

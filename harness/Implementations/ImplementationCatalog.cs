@@ -5,7 +5,7 @@ namespace Dtx.Harness.Implementations;
 /// <summary>The implementations the harness can run, and the service roles each one's processes take.</summary>
 public static class ImplementationCatalog
 {
-    public static readonly IReadOnlyList<IImplementation> All = [new LocalTableImplementation()];
+    public static readonly IReadOnlyList<IImplementation> All = [new LocalTableImplementation(), new HalfMessageImplementation()];
 
     public static IReadOnlyList<string> Names => All.Select(i => i.Name).ToList();
 
@@ -15,6 +15,7 @@ public static class ImplementationCatalog
     public static IServiceRole? Role(string implementation, string role) => implementation switch
     {
         LocalTable.LocalTableService.Name => LocalTable.LocalTableService.Role(role),
+        HalfMessage.HalfMessageService.Name => HalfMessage.HalfMessageService.Role(role),
         _ => null,
     };
 }

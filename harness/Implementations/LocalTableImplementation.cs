@@ -12,7 +12,12 @@ public sealed class LocalTableImplementation : IImplementation
 
     public string EntryService => "initiator";
 
+    public bool HasBrokerDatabase => false;
+
     public string DatabaseOf(string service, RunTarget target) => service == "participant" ? target.OrdersDb : target.InventoryDb;
+
+    public IReadOnlyDictionary<string, string> ExtraSettings(string service, RunTarget target, Scenarios.ProtocolTiming timing) =>
+        new Dictionary<string, string>();
 
     public StepBinding? Bind(string stepRole) => stepRole switch
     {

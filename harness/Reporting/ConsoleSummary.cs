@@ -25,6 +25,10 @@ public static class ConsoleSummary
         Row(table, result, "requested / ok / fail / info", r => $"{r.Counts.Requested} / {r.Counts.Ok} / {r.Counts.Failed} / {r.Counts.Indeterminate}");
         Row(table, result, "created / rejected", r => $"{r.Counts.OrdersCreated} / {r.Counts.OrdersRejected}");
         Row(table, result, "duplicates / republished", r => $"{r.Counts.DuplicatesDelivered} / {r.Counts.Republished}");
+        if (result.Runs.Any(r => r.Counts.CheckBacksSent is not null))
+            Row(table, result, "check-backs sent / answered / unexpected, parked", r => r.Counts.CheckBacksSent is null
+                ? "—"
+                : $"{r.Counts.CheckBacksSent} / {r.Counts.CheckBacksAnswered} / {r.Counts.UnexpectedCheckBacks}, {r.Counts.Parked}");
         Row(table, result, "crashes injected", r => r.Faults.Count(f => f.Kind == "crash" && f.Note is null).ToString());
         Row(table, result, "ok/s, latency p50 / p99", r => $"{r.Throughput.OkPerSecond:0.#}/s, {r.Latency.P50Ms:0} / {r.Latency.P99Ms:0} ms");
         Row(table, result, "time to consistency p50 / p99", r => $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0} ms");

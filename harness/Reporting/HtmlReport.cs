@@ -45,6 +45,8 @@ public static class HtmlReport
         html.Append("</table>\n");
 
         var c = run.Counts;
+        if (c.CheckBacksSent is not null)
+            html.Append($"<p>Check-backs: {c.CheckBacksSent} sent, {c.CheckBacksAnswered} answered, {c.UnexpectedCheckBacks} unexpected (after resolution); {c.Parked} message(s) parked for attention.</p>\n");
         html.Append($"""
             <table><tr><th>requested</th><th>ok</th><th>failed</th><th>indeterminate</th><th>created</th><th>rejected</th><th>duplicates delivered</th><th>republished</th></tr>
             <tr><td>{c.Requested}</td><td>{c.Ok}</td><td>{c.Failed}</td><td>{c.Indeterminate}</td><td>{c.OrdersCreated}</td><td>{c.OrdersRejected}</td><td>{c.DuplicatesDelivered}</td><td>{c.Republished}</td></tr></table>

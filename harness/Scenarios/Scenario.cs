@@ -23,7 +23,12 @@ public sealed record LoadPlan(double Rate, TimeSpan Duration, TimeSpan RequestTi
 
 public sealed record BusinessPlan(int Skus, long StockPerSku, int Customers, int MaxQty, double RefuseShare);
 
-public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeSpan PollInterval);
+/// <summary>
+/// The protocols' timing knobs. ReplyTimeout, Lease and PollInterval drive LocalTable's outbox relay; TxTimeout,
+/// CheckInterval and MaxChecks drive HalfMessage's check-back (RocketMQ's defaults are 6 s, 30 s and 15; scenarios
+/// use short ones so that a run sees check-backs within seconds).
+/// </summary>
+public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeSpan PollInterval, TimeSpan TxTimeout, TimeSpan CheckInterval, int MaxChecks);
 
 /// <summary>
 /// One fault, possibly repeated. <see cref="Step"/> names a step role (DESIGN.md's table); each implementation maps

@@ -69,7 +69,10 @@ public static class ScenarioFile
             new ProtocolTiming(
                 check.Duration(protocol.ReplyTimeout ?? "4s", "protocol.replyTimeout"),
                 check.Duration(protocol.Lease ?? "3s", "protocol.lease"),
-                check.Duration(protocol.PollInterval ?? "250ms", "protocol.pollInterval")),
+                check.Duration(protocol.PollInterval ?? "250ms", "protocol.pollInterval"),
+                check.Duration(protocol.TxTimeout ?? "2s", "protocol.txTimeout"),
+                check.Duration(protocol.CheckInterval ?? "1s", "protocol.checkInterval"),
+                (int)check.Positive(protocol.MaxChecks ?? 10, "protocol.maxChecks")),
             (doc.Faults ?? []).Select((f, i) => check.Fault(f, $"faults[{i}]")).ToList(),
             check.Duration(doc.Drain?.Deadline ?? "60s", "drain.deadline"));
     }
@@ -155,6 +158,9 @@ public static class ScenarioFile
         public string? ReplyTimeout { get; set; }
         public string? Lease { get; set; }
         public string? PollInterval { get; set; }
+        public string? TxTimeout { get; set; }
+        public string? CheckInterval { get; set; }
+        public int? MaxChecks { get; set; }
     }
 
     private sealed class FaultDocument

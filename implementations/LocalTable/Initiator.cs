@@ -33,7 +33,7 @@ public sealed class Initiator : IServiceRole
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
         services.AddSingleton(Database.Open(options.Database, "local-table-initiator"));
-        services.AddSingleton(Queues.For(options));
+        services.AddSingleton(QueueNames.For(options));
         services.AddSingleton<Relay>();
     }
 
@@ -42,7 +42,7 @@ public sealed class Initiator : IServiceRole
     public async Task StartAsync(IServiceProvider services, CancellationToken stopping)
     {
         var options = services.GetRequiredService<ServiceOptions>();
-        var queues = services.GetRequiredService<Queues>();
+        var queues = services.GetRequiredService<QueueNames>();
         var log = services.GetRequiredService<ILogger<Initiator>>();
         var failpoints = services.GetRequiredService<Failpoints>();
         var db = services.GetRequiredService<NpgsqlDataSource>();
@@ -55,7 +55,7 @@ public sealed class Initiator : IServiceRole
             (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
     }
 
-    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, Queues queues, Failpoints failpoints, CancellationToken ct)
+    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, QueueNames queues, Failpoints failpoints, CancellationToken ct)
     {
         if (order.Validate() is { } problem) return Results.BadRequest(new { error = problem });
 
@@ -70,7 +70,7 @@ public sealed class Initiator : IServiceRole
             case Inventory.Deduction.UnknownSku:
                 return Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" });
         }
-        var outboxId = await Outbox.EnqueueAsync(connection, tx, Queues.OrderMessageId(order.OrderId), queues.Orders,
+        var outboxId = await Outbox.EnqueueAsync(connection, tx, MessageIds.ForOrder(order.OrderId), queues.Orders,
             Json.Serialize(order), awaitReply: true, ct);
         await failpoints.HitAsync(BeforeCommit, ct);
         await tx.CommitAsync(ct);
@@ -87,7 +87,7 @@ public sealed class Initiator : IServiceRole
         {
             // A duplicate reply finds the order already resolved and changes nothing: no second restock.
             if (await Inventory.ResolveAsync(connection, tx, reply, ct))
-                await Outbox.CompleteAsync(connection, tx, Queues.OrderMessageId(reply.OrderId), ct);
+                await Outbox.CompleteAsync(connection, tx, MessageIds.ForOrder(reply.OrderId), ct);
             await tx.CommitAsync(ct);
         }
         await failpoints.HitAsync(AfterReply, ct);

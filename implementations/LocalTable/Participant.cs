@@ -27,7 +27,7 @@ public sealed class Participant : IServiceRole
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
         services.AddSingleton(Database.Open(options.Database, "local-table-participant"));
-        services.AddSingleton(Queues.For(options));
+        services.AddSingleton(QueueNames.For(options));
         services.AddSingleton(new CustomerPolicy(options.RefuseShare));
         services.AddSingleton<Relay>();
     }
@@ -39,7 +39,7 @@ public sealed class Participant : IServiceRole
     public async Task StartAsync(IServiceProvider services, CancellationToken stopping)
     {
         var options = services.GetRequiredService<ServiceOptions>();
-        var queues = services.GetRequiredService<Queues>();
+        var queues = services.GetRequiredService<QueueNames>();
         var log = services.GetRequiredService<ILogger<Participant>>();
         var relay = services.GetRequiredService<Relay>();
 
@@ -52,7 +52,7 @@ public sealed class Participant : IServiceRole
         await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping);
     }
 
-    private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, Queues queues, CustomerPolicy policy, Failpoints failpoints)
+    private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints)
     {
         public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
         {

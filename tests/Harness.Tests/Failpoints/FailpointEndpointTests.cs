@@ -1,4 +1,5 @@
 using System.Net;
+using Dtx.Harness.Implementations;
 using Dtx.Tests.Support;
 using Xunit;
 
@@ -11,7 +12,7 @@ public sealed class FailpointEndpointTests(ServersFixture servers)
     [Fact]
     public async Task The_control_endpoint_arms_lists_refuses_and_disarms()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
         using var http = new HttpClient { BaseAddress = rig.Supervisor.UrlOf("initiator") };
 
         using (var armed = await http.PutAsync("/failpoints/initiator.after-commit", new StringContent("delay(10ms)@every(2)")))

@@ -1,6 +1,7 @@
 using Dtx.LocalTable;
 using Dtx.Shared.Business;
 using Dtx.Shared.Messaging;
+using Dtx.Harness.Implementations;
 using Dtx.Tests.Support;
 using Microsoft.Extensions.Logging.Abstractions;
 using Xunit;
@@ -14,11 +15,11 @@ public sealed class InboxDedupeTests(ServersFixture servers)
     [Fact]
     public async Task The_same_message_delivered_five_times_concurrently_is_applied_once()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
         await using var amqp = await AmqpConnection.ConnectAsync(servers.RabbitMq.AmqpUri, "test", NullLogger.Instance, TimeSpan.FromSeconds(10), default);
         await using var publisher = await amqp.CreatePublisherAsync(default);
         var order = new PlaceOrder("o-dup", "sku-01", 3, "c-7");
-        var messageId = Queues.OrderMessageId(order.OrderId).ToString();
+        var messageId = MessageIds.ForOrder(order.OrderId).ToString();
 
         await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => publisher.PublishAsync(rig.Target.QueuePrefix + ".orders", messageId, Json.Serialize(order), default)));
 

@@ -1,5 +1,6 @@
 using System.Net;
 using Dtx.Shared.Business;
+using Dtx.Harness.Implementations;
 using Dtx.Tests.Support;
 using Xunit;
 
@@ -17,7 +18,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task An_order_is_deducted_published_created_and_marked_done()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
         using var response = await rig.PlaceAsync(new PlaceOrder("o-1", "sku-01", 3, "c-1"));
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
@@ -31,7 +32,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task Short_stock_is_a_definite_409_that_leaves_no_trace()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
         using var response = await rig.PlaceAsync(new PlaceOrder("o-short", "sku-02", 6, "c-1"));
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
@@ -43,7 +44,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_retried_order_id_is_deducted_once()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
         var order = new PlaceOrder("o-retry", "sku-01", 2, "c-1");
         using var first = await rig.PlaceAsync(order);
         using var second = await rig.PlaceAsync(order);
@@ -58,7 +59,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_refused_customer_is_rejected_and_restocked_exactly_once()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers, refuseShare: 1);
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), refuseShare: 1);
         using var response = await rig.PlaceAsync(new PlaceOrder("o-refused", "sku-01", 4, "c-9"));
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
@@ -73,8 +74,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_crash_before_commit_leaves_nothing_anywhere()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers,
-            initiatorFailpoints: new Dictionary<string, string> { ["initiator.before-commit"] = "crash@once" });
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), failpoints: Rig.Arm("initiator", "initiator.before-commit", "crash@once"));
 
         await Assert.ThrowsAsync<HttpRequestException>(() => rig.PlaceAsync(new PlaceOrder("o-lost", "sku-01", 1, "c-1")));
         await rig.RestartedAsync(1);
@@ -87,8 +87,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_crash_after_commit_is_recovered_by_the_polling_relay()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers,
-            initiatorFailpoints: new Dictionary<string, string> { ["initiator.after-commit"] = "crash@once" });
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), failpoints: Rig.Arm("initiator", "initiator.after-commit", "crash@once"));
 
         // The client hears nothing back (indeterminate), yet the deduction is durable and must reach the participant.
         await Assert.ThrowsAsync<HttpRequestException>(() => rig.PlaceAsync(new PlaceOrder("o-crash", "sku-01", 2, "c-1")));
@@ -102,8 +101,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_crash_after_publish_before_marking_is_applied_exactly_once()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers,
-            initiatorFailpoints: new Dictionary<string, string> { ["relay.after-publish"] = "crash@once" });
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), failpoints: Rig.Arm("initiator", "relay.after-publish", "crash@once"));
 
         await rig.PlaceAsync(new PlaceOrder("o-published", "sku-01", 2, "c-1"));
         await rig.RestartedAsync(1);
@@ -118,8 +116,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     public async Task A_participant_crash_after_commit_is_redelivered_republished_and_deduplicated()
     {
         // The participant is down longer than the reply timeout, so the initiator republishes too: two copies come back.
-        await using var rig = await LocalTableRig.StartAsync(servers, replyTimeout: "1s",
-            participantFailpoints: new Dictionary<string, string> { ["participant.after-commit"] = "crash@once" });
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), timing: Rig.FastTiming(replyTimeout: "1s"), failpoints: Rig.Arm("participant", "participant.after-commit", "crash@once"));
 
         await rig.PlaceAsync(new PlaceOrder("o-redelivered", "sku-01", 5, "c-2"));
         await rig.RestartedAsync(1);
@@ -134,8 +131,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     [Fact]
     public async Task A_crash_after_applying_a_reply_compensates_once()
     {
-        await using var rig = await LocalTableRig.StartAsync(servers, refuseShare: 1,
-            initiatorFailpoints: new Dictionary<string, string> { ["initiator.after-reply"] = "crash@once" });
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation(), refuseShare: 1, failpoints: Rig.Arm("initiator", "initiator.after-reply", "crash@once"));
 
         await rig.PlaceAsync(new PlaceOrder("o-comp", "sku-01", 7, "c-3"));
         await rig.RestartedAsync(1);

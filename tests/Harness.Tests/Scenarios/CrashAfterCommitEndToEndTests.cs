@@ -8,12 +8,15 @@ using Xunit;
 
 namespace Dtx.Tests.Scenarios;
 
-/// <summary>A short crash-after-commit on servers the harness did not start (external mode), through to the run folder.</summary>
+/// <summary>
+/// A short crash-after-commit against both implementations, one after the other as <c>--impl all</c> runs them, on
+/// servers the harness did not start (external mode), through to the run folder.
+/// </summary>
 [Collection(ServersCollection.Name)]
 public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers)
 {
     [Fact]
-    public async Task Local_table_survives_repeated_crashes_after_commit_and_the_run_folder_says_so()
+    public async Task Both_implementations_survive_repeated_crashes_after_commit_and_the_run_folder_says_so()
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-e2e-" + Guid.NewGuid().ToString("N")[..8]);
         var scenario = ScenarioCatalog.Find("crash-after-commit");
@@ -22,19 +25,26 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers)
             Faults = [scenario.Faults[0] with { At = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4), TimeSpan.FromSeconds(7)] }],
             DrainDeadline = TimeSpan.FromSeconds(45),
         };
-        var options = new RunOptions([new LocalTableImplementation()], Seed: 7, Rate: 25, Duration: TimeSpan.FromSeconds(10),
+        var options = new RunOptions(ImplementationCatalog.All, Seed: 7, Rate: 25, Duration: TimeSpan.FromSeconds(10),
             reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
         var runner = new ScenarioRunner(options, _ => { });
 
         var result = await runner.RunAsync(scenario, default);
         await RunFolder.WriteAsync(runner.RunDirectory!, result, default);
 
-        var run = Assert.Single(result.Runs);
-        Assert.True(run.Verdict == "pass", string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + run.Error);
-        Assert.Equal(8, run.Invariants.Count);
-        Assert.True(run.Faults.Count(f => f.Kind == "crash" && f.Step == "initiator.after-commit" && f.EndSeconds is not null) >= 3);
-        Assert.True(run.Counts.Indeterminate >= 1, "each crash leaves its client without an answer");
-        Assert.True(run.Counts.OrdersCreated > 0 && run.Counts.OrdersRejected > 0);
+        Assert.Equal(["local-table", "half-message"], result.Runs.Select(r => r.Implementation));
+        foreach (var run in result.Runs)
+        {
+            Assert.True(run.Verdict == "pass", run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + run.Error);
+            Assert.Equal(8, run.Invariants.Count);
+            Assert.True(run.Faults.Count(f => f.Kind == "crash" && f.Step == "initiator.after-commit" && f.EndSeconds is not null) >= 3);
+            Assert.True(run.Counts.Indeterminate >= 1, "each crash leaves its client without an answer");
+            Assert.True(run.Counts.OrdersCreated > 0 && run.Counts.OrdersRejected > 0);
+        }
+        // Each crash after the local commit leaves a half message only check-back can resolve.
+        var halfMessage = result.Runs[1].Counts;
+        Assert.True(halfMessage.CheckBacksSent > 0 && halfMessage.CheckBacksAnswered > 0, $"check-backs sent {halfMessage.CheckBacksSent}, answered {halfMessage.CheckBacksAnswered}");
+        Assert.Null(result.Runs[0].Counts.CheckBacksSent);
 
         using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(runner.RunDirectory!, "result.json")));
         var first = json.RootElement.GetProperty("runs")[0];
@@ -44,6 +54,8 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers)
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "junit.xml")));
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "index.html")));
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "logs", "local-table-initiator.log")));
+        Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "logs", "half-message-txbroker.log")));
+        Assert.True(json.RootElement.GetProperty("runs")[1].GetProperty("counts").GetProperty("checkBacksAnswered").GetInt64() > 0);
 
         // External mode: the servers are still there and this run's databases are gone.
         await using var admin = Dtx.Shared.Sql.Database.Open(servers.Postgres.AdminConnectionString, "test");

@@ -1,6 +1,6 @@
 using Npgsql;
 
-namespace Dtx.LocalTable;
+namespace Dtx.Shared.Business;
 
 /// <summary>
 /// The idempotent receiver. The message id is inserted in the same transaction as the business effect, so a

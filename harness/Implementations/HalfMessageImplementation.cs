@@ -1,0 +1,78 @@
+using System.Globalization;
+using Dtx.Harness.Checking;
+using Dtx.Harness.Scenarios;
+using Dtx.HalfMessage;
+using Dtx.Shared.Sql;
+
+namespace Dtx.Harness.Implementations;
+
+public sealed class HalfMessageImplementation : IImplementation
+{
+    public string Name => HalfMessageService.Name;
+
+    // txbroker first: both producers prepare through it, and it checks back with them.
+    public IReadOnlyList<string> Services { get; } = ["txbroker", "participant", "initiator"];
+
+    public string EntryService => "initiator";
+
+    public bool HasBrokerDatabase => true;
+
+    public string DatabaseOf(string service, RunTarget target) => service switch
+    {
+        "txbroker" => target.BrokerDb ?? throw new InvalidOperationException("half-message needs a txbroker database"),
+        "participant" => target.OrdersDb,
+        _ => target.InventoryDb,
+    };
+
+    public IReadOnlyDictionary<string, string> ExtraSettings(string service, RunTarget target, ProtocolTiming timing) => service == "txbroker"
+        ? new Dictionary<string, string>
+        {
+            ["tx-timeout"] = Ms(timing.TxTimeout),
+            ["check-interval"] = Ms(timing.CheckInterval),
+            ["max-checks"] = timing.MaxChecks.ToString(CultureInfo.InvariantCulture),
+            ["lease"] = Ms(timing.Lease),
+            ["poll-interval"] = Ms(timing.PollInterval),
+        }
+        : new Dictionary<string, string> { ["txbroker"] = target.Urls["txbroker"].ToString() };
+
+    public StepBinding? Bind(string stepRole) => stepRole switch
+    {
+        Initiator.AfterPrepare or Initiator.BeforeCommit or Initiator.AfterCommit or Initiator.AfterReply or CheckBack.BeforeAnswer
+            => new("initiator", stepRole),
+        // txbroker stores the half and dispatches committed messages: its dispatcher is this protocol's relay.
+        TxBroker.AfterPersist or Dispatcher.AfterPublish => new("txbroker", stepRole),
+        Participant.AfterCommit => new("participant", stepRole),
+        _ => null,
+    };
+
+    public async Task<InDoubt> ProbeAsync(RunTarget target, CancellationToken ct)
+    {
+        await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
+        // A half message in doubt: still prepared, committed but not yet dispatched, or parked for an operator.
+        var halves = await Sql.ScalarAsync(broker, """
+            SELECT count(*) FROM half_messages
+            WHERE state IN ('prepared', 'needs-attention') OR (state = 'committed' AND dispatched_at IS NULL)
+            """, ct);
+        var pending = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM inventory_orders WHERE status = 'pending'", ct);
+        var queued = await QueueDepth.CountAsync(target.Amqp, ct, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
+        return new InDoubt(0, (int)queued, (int)pending, (int)halves);
+    }
+
+    public async Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct)
+    {
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
+        return new Dictionary<string, long>
+        {
+            ["duplicatesDelivered"] = await Sql.ScalarAsync(orders, "SELECT coalesce(sum(duplicates), 0) FROM inbox", ct),
+            ["republished"] = await Sql.ScalarAsync(broker, "SELECT count(*) - count(DISTINCT tx_id) FROM dispatch_log", ct),
+            ["checkBacksSent"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_sent), 0) FROM half_messages", ct),
+            ["checkBacksAnswered"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_answered), 0) FROM half_messages", ct),
+            ["unexpectedCheckBacks"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(unexpected_checks), 0) FROM half_messages", ct),
+            ["parked"] = await Sql.ScalarAsync(broker, "SELECT count(*) FROM half_messages WHERE times_parked > 0", ct),
+        };
+    }
+
+    private static string Ms(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
+}

@@ -1,0 +1,140 @@
+using Dtx.Shared.Business;
+using Dtx.Shared.Failpoints;
+using Dtx.Shared.Hosting;
+using Dtx.Shared.Messaging;
+using Dtx.Shared.Sql;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using RabbitMQ.Client.Events;
+
+namespace Dtx.HalfMessage;
+
+/// <summary>
+/// The inventory service with transactional messages. Step by step, for <c>POST /orders</c>:
+/// <list type="number">
+/// <item>prepare: the half message goes to txbroker, durable there and invisible (<c>initiator.after-prepare</c>);</item>
+/// <item>the local transaction: its <see cref="TransactionLog"/> row first, then the stock deduction
+///   (<c>initiator.before-commit</c>, commit, <c>initiator.after-commit</c>);</item>
+/// <item>commit (or rollback) to txbroker, which then dispatches the message. A lost commit is not the client's
+///   problem: txbroker checks back (<see cref="CheckBack"/>) and the transaction log answers.</item>
+/// </list>
+/// The participant's reply comes back as a transactional message too; it marks the order done or compensates it.
+/// </summary>
+public sealed class Initiator : IServiceRole
+{
+    public const string AfterPrepare = "initiator.after-prepare";
+    public const string BeforeCommit = "initiator.before-commit";
+    public const string AfterCommit = "initiator.after-commit";
+    public const string AfterReply = "initiator.after-reply";
+    public const string ProducerGroup = "inventory";
+
+    public IReadOnlyList<string> Failpoints { get; } = [AfterPrepare, BeforeCommit, AfterCommit, CheckBack.BeforeAnswer, AfterReply];
+
+    public void ConfigureServices(IServiceCollection services, ServiceOptions options)
+    {
+        services.AddSingleton(Database.Open(options.Database, "half-message-initiator"));
+        services.AddSingleton(QueueNames.For(options));
+        services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, new Uri($"http://127.0.0.1:{options.HttpPort}")));
+    }
+
+    public void MapEndpoints(WebApplication app)
+    {
+        app.MapPost("/orders", PlaceOrderAsync);
+        CheckBack.Map(app);
+    }
+
+    public async Task StartAsync(IServiceProvider services, CancellationToken stopping)
+    {
+        var options = services.GetRequiredService<ServiceOptions>();
+        var queues = services.GetRequiredService<QueueNames>();
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        var failpoints = services.GetRequiredService<Failpoints>();
+        var log = services.GetRequiredService<ILogger<Initiator>>();
+
+        await Database.ApplySchemaAsync(options.Database, stopping, Inventory.Schema, TransactionLog.Schema);
+        var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "half-message-initiator", log, TimeSpan.FromSeconds(60), stopping);
+        await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
+        await amqp.ConsumeAsync(queues.Replies, prefetch: 64, concurrency: 4,
+            (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
+    }
+
+    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues,
+        Failpoints failpoints, ILogger<Initiator> log, CancellationToken ct)
+    {
+        if (order.Validate() is { } problem) return Results.BadRequest(new { error = problem });
+
+        // A new transaction id per attempt: a client's retry of an order whose first attempt was rolled back must
+        // not meet that attempt's fence. The order id is what makes the retry safe, in inventory_orders.
+        var txId = $"tx-{Guid.NewGuid():N}";
+        try
+        {
+            await broker.PrepareAsync(txId, queues.Orders, order, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TxBrokerRefusedException or TaskCanceledException)
+        {
+            // Nothing happened here; if txbroker did store the half, its check-back will find no local
+            // transaction, fence the id and roll the half back.
+            log.LogWarning("prepare of {TxId} failed: {Error}", txId, e.Message);
+            return Results.Problem($"txbroker unavailable: {e.Message}", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+        await failpoints.HitAsync(AfterPrepare, ct);
+
+        Inventory.Deduction deduction;
+        await using (var connection = await db.OpenConnectionAsync(ct))
+        await using (var tx = await connection.BeginTransactionAsync(ct))
+        {
+            if (!await TransactionLog.BeginAsync(connection, tx, txId, order.OrderId, ct))
+                return Results.Conflict(new { error = "the transaction was rolled back by check-back before it could commit" });
+            deduction = await Inventory.DeductAsync(connection, tx, order, ct);
+            if (deduction == Inventory.Deduction.Deducted)
+            {
+                await failpoints.HitAsync(BeforeCommit, ct);
+                await tx.CommitAsync(ct);
+            }
+        }
+
+        if (deduction != Inventory.Deduction.Deducted)
+        {
+            await TryResolveAsync(broker, txId, commit: false, log, ct);
+            return deduction switch
+            {
+                Inventory.Deduction.AlreadyPlaced => Results.Ok(new { orderId = order.OrderId, status = "already-placed" }),
+                Inventory.Deduction.OutOfStock => Results.Conflict(new { error = $"not enough stock of {order.Sku}" }),
+                _ => Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" }),
+            };
+        }
+        await failpoints.HitAsync(AfterCommit, ct);
+        await TryResolveAsync(broker, txId, commit: true, log, ct);
+        return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
+    }
+
+    /// <summary>Best effort: if this call is lost, txbroker's check-back asks the transaction log and resolves it the same way.</summary>
+    internal static async Task TryResolveAsync(TxBrokerClient broker, string txId, bool commit, ILogger log, CancellationToken ct)
+    {
+        try
+        {
+            if (commit) await broker.CommitAsync(txId, ct);
+            else await broker.RollbackAsync(txId, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TxBrokerRefusedException or TaskCanceledException)
+        {
+            log.LogWarning("{Resolution} of {TxId} not delivered ({Error}); check-back will resolve it", commit ? "commit" : "rollback", txId, e.Message);
+        }
+    }
+
+    private static async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
+    {
+        var reply = Json.Deserialize<OrderReply>(delivery.Body.Span);
+        await using (var connection = await db.OpenConnectionAsync(ct))
+        await using (var tx = await connection.BeginTransactionAsync(ct))
+        {
+            // A duplicate reply finds the order already resolved and changes nothing: no second restock.
+            await Inventory.ResolveAsync(connection, tx, reply, ct);
+            await tx.CommitAsync(ct);
+        }
+        await failpoints.HitAsync(AfterReply, ct);
+    }
+}
