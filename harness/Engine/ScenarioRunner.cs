@@ -134,7 +134,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            say($"[{implementation.Name}] ERROR: {e.Message}");
+            var errorLog = Path.Combine(logDir, $"{implementation.Name}-harness-error.log");
+            await File.WriteAllTextAsync(errorLog, e.ToString(), CancellationToken.None);
+            logs.Add(Path.Combine("logs", Path.GetFileName(errorLog)));
+            say($"[{implementation.Name}] ERROR: {e.Message} (details in {errorLog})");
             return new ImplementationRun(implementation.Name, "error", [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
                 new Throughput(0, 0), new Latency(0, 0, 0, 0), new TimeToConsistency(0, 0, 0, 0), new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
         }

@@ -59,9 +59,23 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
     public async Task ArmAsync(string role, string failpoint, string spec, CancellationToken ct)
     {
-        using var response = await Control.PutAsync(new Uri(Find(role).Url, $"/failpoints/{failpoint}"), new StringContent(spec), ct);
-        if (!response.IsSuccessStatusCode)
-            throw new InvalidOperationException($"arming {failpoint} on {role} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using var response = await Control.PutAsync(new Uri(Find(role).Url, $"/failpoints/{failpoint}"), new StringContent(spec), ct);
+                if (!response.IsSuccessStatusCode)
+                    throw new InvalidOperationException($"arming {failpoint} on {role} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}");
+                return;
+            }
+            catch (HttpRequestException e) when (attempt < 3)
+            {
+                // Said, not swallowed: a control request to a healthy service should not fail, and when it does the
+                // run's log must show it. Arming twice is harmless: the same spec replaces itself.
+                _say($"arming {failpoint} on {role} failed ({e.Message}{(e.InnerException is { } inner ? ": " + inner.Message : "")}); trying again");
+                await Task.Delay(200, ct);
+            }
+        }
     }
 
     private async Task DisarmAsync(string role, string failpoint, CancellationToken ct)

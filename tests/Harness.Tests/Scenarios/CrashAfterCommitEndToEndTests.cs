@@ -5,6 +5,7 @@ using Dtx.Harness.Reporting;
 using Dtx.Harness.Scenarios;
 using Dtx.Tests.Support;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Dtx.Tests.Scenarios;
 
@@ -13,7 +14,7 @@ namespace Dtx.Tests.Scenarios;
 /// servers the harness did not start (external mode), through to the run folder.
 /// </summary>
 [Collection(ServersCollection.Name)]
-public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers)
+public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestOutputHelper output)
 {
     [Fact]
     public async Task Both_implementations_survive_repeated_crashes_after_commit_and_the_run_folder_says_so()
@@ -27,7 +28,7 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers)
         };
         var options = new RunOptions(ImplementationCatalog.All, Seed: 7, Rate: 25, Duration: TimeSpan.FromSeconds(10),
             reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
-        var runner = new ScenarioRunner(options, _ => { });
+        var runner = new ScenarioRunner(options, output.WriteLine);
 
         var result = await runner.RunAsync(scenario, default);
         await RunFolder.WriteAsync(runner.RunDirectory!, result, default);
