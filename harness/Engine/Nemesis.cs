@@ -1,14 +1,17 @@
 using Dtx.Harness.Implementations;
+using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Scenarios;
 using Dtx.Harness.Services;
 
 namespace Dtx.Harness.Engine;
 
 /// <summary>
-/// Injects a scenario's faults on schedule (Jepsen's nemesis). A fault names a step role; the implementation
-/// decides which of its processes and failpoints that is. A step it does not have is recorded as not applicable.
+/// Injects a scenario's faults on schedule (Jepsen's nemesis): crashes at protocol steps, crashes of PostgreSQL or
+/// RabbitMQ, pauses of a service. A fault that cannot apply to this implementation or these servers — a step it does
+/// not have, a service it does not run, a server the harness did not start — is recorded as not applicable, so it
+/// can never count as a pass.
 /// </summary>
-public sealed class Nemesis(IImplementation implementation, Supervisor supervisor, RunClock clock)
+public sealed class Nemesis(IImplementation implementation, Supervisor supervisor, RunClock clock, PostgresServer postgres, RabbitMqServer rabbit)
 {
     private static readonly TimeSpan TriggerPatience = TimeSpan.FromSeconds(10);
 
@@ -19,25 +22,55 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
         var running = new List<Task>();
         foreach (var plan in plans)
         {
-            if (plan.Step is null) continue;
-            if (implementation.Bind(plan.Step) is not { } binding)
-            {
-                skipped.AddRange(plan.At.Select(at => new FaultRecord(plan.Kind, "-", plan.Step, at.TotalSeconds, at.TotalSeconds, $"not applicable: {implementation.Name} has no step {plan.Step}")));
-                continue;
-            }
-            running.Add(RunPlanAsync(plan, binding, ct));
+            if (NotApplicable(plan) is { } reason)
+                skipped.AddRange(plan.At.Select(at => new FaultRecord(plan.Kind, plan.Target ?? "-", plan.Step, at.TotalSeconds, at.TotalSeconds, "not applicable: " + reason)));
+            else
+                running.Add(RunPlanAsync(plan, ct));
         }
         await Task.WhenAll(running);
         return skipped;
     }
 
-    private async Task RunPlanAsync(FaultPlan plan, StepBinding binding, CancellationToken ct)
+    private string? NotApplicable(FaultPlan plan) => plan switch
+    {
+        { Step: { } step } when implementation.Bind(step) is null => $"{implementation.Name} has no step {step}",
+        { IsServerCrash: true, Target: "postgres" } when !postgres.IsEmbedded => "PostgreSQL is external; the harness crashes only servers it started",
+        { IsServerCrash: true, Target: "rabbitmq" } when !rabbit.IsEmbedded => "RabbitMQ is external; the harness crashes only servers it started",
+        { Kind: "pause", Target: { } target } when !supervisor.Has(target) => $"{implementation.Name} has no service {target}",
+        _ => null,
+    };
+
+    private async Task RunPlanAsync(FaultPlan plan, CancellationToken ct)
     {
         foreach (var at in plan.At)
         {
             var wait = at - clock.Elapsed;
             if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
-            await supervisor.CrashAtAsync(binding.Service, binding.Failpoint, plan.Action.ToString(), plan.Step!, plan.RestartAfter, TriggerPatience, ct);
+            if (plan.Step is { } step)
+            {
+                var binding = implementation.Bind(step)!;
+                await supervisor.CrashAtAsync(binding.Service, binding.Failpoint, plan.Action.ToString(), step, plan.RestartAfter, TriggerPatience, ct);
+            }
+            else if (plan.IsServerCrash)
+            {
+                await CrashServerAsync(plan.Target!, plan.RestartAfter, ct);
+            }
+            else
+            {
+                await supervisor.PauseAsync(plan.Target!, plan.Duration, ct);
+            }
         }
+    }
+
+    /// <summary>Kills the server (SIGKILL for RabbitMQ, an immediate stop for PostgreSQL), waits, and restarts it on the same data and port.</summary>
+    private async Task CrashServerAsync(string target, TimeSpan downtime, CancellationToken ct)
+    {
+        var at = clock.Seconds;
+        if (target == "postgres") await postgres.CrashAsync(ct);
+        else await rabbit.CrashAsync(ct);
+        await Task.Delay(downtime, ct);
+        if (target == "postgres") await postgres.RestartAsync(ct);
+        else await rabbit.RestartAsync(ct);
+        supervisor.Record(new FaultRecord("crash", target, null, at, clock.Seconds));
     }
 }

@@ -101,7 +101,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             clock.Start();
             var loadTask = load.RunAsync(ct);
-            var nemesisTask = new Nemesis(implementation, supervisor, clock).RunAsync(scenario.Faults, ct);
+            var nemesisTask = new Nemesis(implementation, supervisor, clock, postgres, rabbit).RunAsync(scenario.Faults, ct);
             var stats = await loadTask;
             var skipped = await nemesisTask;
 

@@ -31,7 +31,18 @@ public sealed record BusinessPlan(int Skus, long StockPerSku, int Customers, int
 public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeSpan PollInterval, TimeSpan TxTimeout, TimeSpan CheckInterval, int MaxChecks);
 
 /// <summary>
-/// One fault, possibly repeated. <see cref="Step"/> names a step role (DESIGN.md's table); each implementation maps
-/// it to its own failpoint and process. <see cref="At"/> lists when it is armed, in seconds from the load's start.
+/// One fault, possibly repeated, at the times in <see cref="At"/> (seconds from the load's start). Three shapes:
+/// <list type="bullet">
+/// <item><c>crash</c> at a <see cref="Step"/>: a step role (DESIGN.md's table) that each implementation maps to its own
+///   failpoint and process; the process dies there and is restarted after <see cref="RestartAfter"/>;</item>
+/// <item><c>crash</c> of a server <see cref="Target"/> (<c>postgres</c> or <c>rabbitmq</c>): killed, and restarted on
+///   the same data and port after <see cref="RestartAfter"/>;</item>
+/// <item><c>pause</c> of a service <see cref="Target"/>: SIGSTOP, then SIGCONT after <see cref="Duration"/>.</item>
+/// </list>
 /// </summary>
-public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec Action);
+public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec Action, TimeSpan Duration = default)
+{
+    public static readonly IReadOnlySet<string> Servers = new HashSet<string> { "postgres", "rabbitmq" };
+
+    public bool IsServerCrash => Kind == "crash" && Target is not null && Servers.Contains(Target);
+}

@@ -102,11 +102,31 @@ public static class ScenarioFile
         public FaultPlan Fault(FaultDocument fault, string field)
         {
             var kind = Required(fault.Kind, field + ".kind");
-            if (kind != "crash") throw Fail(field + ".kind", $"'{kind}' is not a fault kind this harness knows yet; known: crash");
-            if (fault.Step is null) throw Fail(field + ".step", "is required: a crash happens at a step role, e.g. initiator.after-commit");
-            if (!StepRoles.Contains(fault.Step))
-                throw Fail(field + ".step", $"'{fault.Step}' is not a step role; known: {string.Join(", ", StepRoles.Order())}");
+            if (kind is not ("crash" or "pause"))
+                throw Fail(field + ".kind", $"'{kind}' is not a fault kind this harness knows yet; known: crash, pause");
             if (fault.At is null || fault.At.Count == 0) throw Fail(field + ".at", "lists when the fault happens, e.g. [3s, 8s]");
+            var at = fault.At.Select((t, i) => Duration(t, $"{field}.at[{i}]")).Order().ToList();
+            var restartAfter = Duration(fault.RestartAfter ?? "1s", field + ".restartAfter");
+
+            if (kind == "pause")
+            {
+                if (fault.Target is null) throw Fail(field + ".target", "is required: the service to pause, e.g. participant");
+                if (fault.Step is not null) throw Fail(field + ".step", "does not go with a pause; a pause stops a whole service");
+                if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the service stays stopped, e.g. 5s");
+                return new FaultPlan(kind, null, fault.Target, at, restartAfter, FailpointSpec.Parse("pause(1ms)"), Duration(fault.Duration, field + ".duration"));
+            }
+            if (fault.Step is null && fault.Target is null)
+                throw Fail(field, "a crash needs a step (a step role such as initiator.after-commit) or a target (postgres or rabbitmq)");
+            if (fault.Step is not null && fault.Target is not null)
+                throw Fail(field, "a crash takes a step or a target, not both");
+            if (fault.Target is not null)
+            {
+                if (!FaultPlan.Servers.Contains(fault.Target))
+                    throw Fail(field + ".target", $"'{fault.Target}' cannot be crashed by target; use postgres or rabbitmq (a service crashes at a step)");
+                return new FaultPlan(kind, null, fault.Target, at, restartAfter, FailpointSpec.Parse("crash"));
+            }
+            if (!StepRoles.Contains(fault.Step!))
+                throw Fail(field + ".step", $"'{fault.Step}' is not a step role; known: {string.Join(", ", StepRoles.Order())}");
             FailpointSpec action;
             try
             {
@@ -116,10 +136,7 @@ public static class ScenarioFile
             {
                 throw Fail(field + ".action", e.Message);
             }
-            return new FaultPlan(kind, fault.Step, fault.Target,
-                fault.At.Select((t, i) => Duration(t, $"{field}.at[{i}]")).Order().ToList(),
-                Duration(fault.RestartAfter ?? "1s", field + ".restartAfter"),
-                action);
+            return new FaultPlan(kind, fault.Step, null, at, restartAfter, action);
         }
 
         private ScenarioException Fail(string field, string problem) => new($"{source}: {field} {problem}");
@@ -171,6 +188,7 @@ public static class ScenarioFile
         public List<string>? At { get; set; }
         public string? RestartAfter { get; set; }
         public string? Action { get; set; }
+        public string? Duration { get; set; }
     }
 
     private sealed class DrainDocument

@@ -57,6 +57,34 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         _faults.Enqueue(new FaultRecord("crash", role, stepRole, _clock.Seconds, _clock.Seconds, $"not triggered within {patience.TotalSeconds:0}s: the step was never reached"));
     }
 
+    /// <summary>Whether this implementation runs a service of that name (a pause of one it lacks is not applicable).</summary>
+    public bool Has(string role) => _services.Any(s => s.Role == role);
+
+    /// <summary>
+    /// Stops the service's processes with SIGSTOP and lets them go on with SIGCONT after <paramref name="duration"/>:
+    /// a stall like a long GC pause or a stuck host. Sockets stay open; peers see silence, not a closed connection.
+    /// </summary>
+    public async Task PauseAsync(string role, TimeSpan duration, CancellationToken ct)
+    {
+        var service = Find(role);
+        await service.WaitHealthyAsync(ct);
+        var at = _clock.Seconds;
+        service.Signal(Signals.SIGSTOP);
+        try
+        {
+            await Task.Delay(duration, ct);
+        }
+        finally
+        {
+            // Even when the run is cancelled: a stopped process ignores SIGTERM until it is continued.
+            service.Signal(Signals.SIGCONT);
+        }
+        _faults.Enqueue(new FaultRecord("pause", role, null, at, _clock.Seconds));
+    }
+
+    /// <summary>Records a fault the nemesis made outside any service (a server crash).</summary>
+    public void Record(FaultRecord fault) => _faults.Enqueue(fault);
+
     public async Task ArmAsync(string role, string failpoint, string spec, CancellationToken ct)
     {
         for (var attempt = 1; ; attempt++)
@@ -136,6 +164,8 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         }
 
         public void CancelExpectation() => _expected = null;
+
+        public void Signal(int signal) => _process?.Signal(signal);
 
         public async Task StopAsync()
         {

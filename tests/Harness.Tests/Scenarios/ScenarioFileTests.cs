@@ -32,6 +32,10 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nfaults: [ { kind: crash, step: initiator.after-commit } ]", "faults[0].at")]
     [InlineData("name: x\nfaults: [ { kind: crash, step: initiator.after-commit, at: [1s], action: boom } ]", "faults[0].action")]
     [InlineData("name: x\nlod: { rate: 5 }", "f.yaml")]
+    [InlineData("name: x\nfaults: [ { kind: crash, target: initiator, at: [1s] } ]", "use postgres or rabbitmq")]
+    [InlineData("name: x\nfaults: [ { kind: crash, at: [1s] } ]", "needs a step")]
+    [InlineData("name: x\nfaults: [ { kind: pause, target: participant, at: [1s] } ]", "faults[0].duration is required")]
+    [InlineData("name: x\nfaults: [ { kind: pause, at: [1s], duration: 2s } ]", "faults[0].target is required")]
     public void A_bad_file_is_one_line_naming_the_field(string yaml, string expected)
     {
         var error = Assert.Throws<ScenarioException>(() => ScenarioFile.Parse(yaml, "f.yaml"));
