@@ -23,6 +23,7 @@ public static class Program
         {
             ScenarioCommand.Create(),
             ListCommand(),
+            ProxyServerCommand(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
@@ -69,6 +70,14 @@ public static class Program
             }
             return 0;
         });
+        return command;
+    }
+
+    private static Command ProxyServerCommand()
+    {
+        var listen = new Option<string>("--listen") { Description = "address of the Toxiproxy-compatible HTTP API", DefaultValueFactory = _ => "127.0.0.1:8474" };
+        var command = new Command("proxy", "Serve the embedded Toxiproxy-compatible proxy on its own (Toxiproxy 2.x HTTP API) until Ctrl+C.") { listen };
+        command.SetAction((parse, ct) => Proxy.ProxyCommand.RunAsync(parse.GetValue(listen)!, ct));
         return command;
     }
 
