@@ -44,12 +44,19 @@ public static class ScenarioCommand
             if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"))
                 r.AddError($"--amqp: '{value}' is not an amqp:// URI");
         });
+        var toxiproxy = new Option<string?>("--toxiproxy") { Description = "make network faults through this Toxiproxy server's API (http://host:8474) instead of the embedded proxy" };
+        toxiproxy.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string?>();
+            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
+                r.AddError($"--toxiproxy: '{value}' is not an http:// URL");
+        });
         var reports = new Option<string?>("--reports") { Description = "folder that receives the run folder (default: reports/ of this repository)" };
         var keep = new Option<bool>("--keep-databases") { Description = "on external servers, keep this run's databases and queues for inspection" };
 
         var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when all hold, 1 when one fails, 2 for bad input.")
         {
-            name, impl, seed, rate, duration, postgres, amqp, reports, keep,
+            name, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -71,7 +78,8 @@ public static class ScenarioCommand
                 parse.GetValue(reports) ?? ReportsFolder.Default(),
                 parse.GetValue(postgres),
                 parse.GetValue(amqp),
-                parse.GetValue(keep));
+                parse.GetValue(keep),
+                parse.GetValue(toxiproxy));
             return await RunAsync(scenario, options, ct);
         });
         return command;

@@ -11,7 +11,7 @@ namespace Dtx.Harness.Engine;
 /// not have, a service it does not run, a server the harness did not start — is recorded as not applicable, so it
 /// can never count as a pass.
 /// </summary>
-public sealed class Nemesis(IImplementation implementation, Supervisor supervisor, RunClock clock, PostgresServer postgres, RabbitMqServer rabbit)
+public sealed class Nemesis(IImplementation implementation, Supervisor supervisor, RunClock clock, PostgresServer postgres, RabbitMqServer rabbit, Links links)
 {
     private static readonly TimeSpan TriggerPatience = TimeSpan.FromSeconds(10);
 
@@ -37,6 +37,7 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
         { IsServerCrash: true, Target: "postgres" } when !postgres.IsEmbedded => "PostgreSQL is external; the harness crashes only servers it started",
         { IsServerCrash: true, Target: "rabbitmq" } when !rabbit.IsEmbedded => "RabbitMQ is external; the harness crashes only servers it started",
         { Kind: "pause", Target: { } target } when !supervisor.Has(target) => $"{implementation.Name} has no service {target}",
+        { IsNetwork: true } when !plan.Links.Any(links.Has) => $"{implementation.Name} has no link {string.Join(", ", plan.Links)}",
         _ => null,
     };
 
@@ -55,11 +56,44 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
             {
                 await CrashServerAsync(plan.Target!, plan.RestartAfter, ct);
             }
+            else if (plan.IsNetwork)
+            {
+                // Links the implementation lacks (latency on txbroker-rabbitmq for local-table) are left out; the rest go together.
+                await Task.WhenAll(plan.Links.Where(links.Has).Select(link => FaultLinkAsync(plan, link, ct)));
+            }
             else
             {
                 await supervisor.PauseAsync(plan.Target!, plan.Duration, ct);
             }
         }
+    }
+
+    /// <summary>One link, faulted for the plan's duration through the Toxiproxy API, then healed.</summary>
+    private async Task FaultLinkAsync(FaultPlan plan, string link, CancellationToken ct)
+    {
+        var at = clock.Seconds;
+        Func<Task> heal = plan.Kind switch
+        {
+            "partition" => await CutAsync(link, ct),
+            "latency" => await links.PoisonAsync(link, "latency",
+                new { latency = (long)plan.Latency.TotalMilliseconds, jitter = (long)plan.Jitter.TotalMilliseconds }, ct),
+            _ => await links.PoisonAsync(link, "reset_peer", new { timeout = 0 }, ct),
+        };
+        try
+        {
+            await Task.Delay(plan.Duration, ct);
+        }
+        finally
+        {
+            await heal();
+        }
+        supervisor.Record(new FaultRecord(plan.Kind, link, null, at, clock.Seconds));
+    }
+
+    private async Task<Func<Task>> CutAsync(string link, CancellationToken ct)
+    {
+        await links.CutAsync(link, ct);
+        return () => links.HealAsync(link, CancellationToken.None);
     }
 
     /// <summary>Kills the server (SIGKILL for RabbitMQ, an immediate stop for PostgreSQL), waits, and restarts it on the same data and port.</summary>

@@ -11,4 +11,5 @@ public sealed record RunOptions(
     string ReportsRoot,
     string? Postgres,
     string? Amqp,
-    bool KeepDatabases);
+    bool KeepDatabases,
+    string? Toxiproxy = null);

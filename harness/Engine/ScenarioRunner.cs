@@ -41,14 +41,17 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await using var rabbit = options.Amqp is null
                 ? await RabbitMqServer.StartEmbeddedAsync(Path.Combine(workDir, "rabbitmq"), logDir, ct)
                 : await RabbitMqServer.ConnectExternalAsync(options.Amqp, ct);
-            say($"PostgreSQL {(postgres.IsEmbedded ? "embedded" : "external")}, RabbitMQ {(rabbit.IsEmbedded ? "embedded" : "external")}");
+            await using var embeddedProxy = options.Toxiproxy is null ? await Proxy.ToxiproxyServer.StartAsync("127.0.0.1:0", ct) : null;
+            var toxiproxy = new Proxy.ToxiproxyClient(embeddedProxy?.ApiUri ?? new Uri(options.Toxiproxy!));
+            await VerifyToxiproxyAsync(toxiproxy, ct);
+            say($"PostgreSQL {(postgres.IsEmbedded ? "embedded" : "external")}, RabbitMQ {(rabbit.IsEmbedded ? "embedded" : "external")}, proxy {(embeddedProxy is null ? "external Toxiproxy" : "embedded")}");
 
             var tag = Guid.NewGuid().ToString("N")[..6];
             foreach (var implementation in options.Implementations)
-                runs.Add(await RunImplementationAsync(scenario, implementation, postgres, rabbit, tag, logDir, ct));
+                runs.Add(await RunImplementationAsync(scenario, implementation, postgres, rabbit, toxiproxy, tag, logDir, ct));
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
-                $"postgres={(postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(rabbit.IsEmbedded ? "embedded" : "external")}",
+                $"postgres={(postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
                 new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
                     scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare),
                 runs);
@@ -68,9 +71,25 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         },
     };
 
-    private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
-        PostgresServer postgres, RabbitMqServer rabbit, string tag, string logDir, CancellationToken ct)
+    /// <summary>A --toxiproxy that does not answer is bad input, said in one line before anything starts.</summary>
+    private static async Task VerifyToxiproxyAsync(Proxy.ToxiproxyClient toxiproxy, CancellationToken ct)
     {
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            await toxiproxy.VersionAsync(timeout.Token);
+        }
+        catch (Exception e) when (e is HttpRequestException or Proxy.ToxiproxyException || (e is OperationCanceledException && !ct.IsCancellationRequested))
+        {
+            throw new InfrastructureUnavailableException($"the Toxiproxy API does not answer: {e.Message}", e);
+        }
+    }
+
+    private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
+        PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, CancellationToken ct)
+    {
+        Links? links = null;
         var prefix = $"dtx_{tag}_{implementation.Name.Replace('-', '_')}";
         var ports = implementation.Services.ToDictionary(s => s, _ => FreePort.Next());
         var target = new RunTarget(
@@ -87,21 +106,22 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         try
         {
             await SeedAsync(target, scenario.Business, ct);
+            links = await Links.CreateAsync(toxiproxy, $"dtx-{tag}-{implementation.Name}", implementation, postgres.AdminConnectionString, rabbit.AmqpUri, target.Urls, ct);
             var clock = new RunClock();
             await using var supervisor = new Supervisor(implementation.Name, clock, logDir, line => say($"[{implementation.Name}] {line}"));
             foreach (var service in implementation.Services)
             {
-                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, ports[service]), ports[service], ct);
+                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, ports[service], links), ports[service], ct);
                 say($"[{implementation.Name}] {service} up on 127.0.0.1:{ports[service]}");
             }
 
             var history = new HistoryRecorder();
             var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
-            var load = new OpenModelLoad(scenario.Load, orders, supervisor.UrlOf(implementation.EntryService), history, clock);
+            var load = new OpenModelLoad(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             clock.Start();
             var loadTask = load.RunAsync(ct);
-            var nemesisTask = new Nemesis(implementation, supervisor, clock, postgres, rabbit).RunAsync(scenario.Faults, ct);
+            var nemesisTask = new Nemesis(implementation, supervisor, clock, postgres, rabbit, links).RunAsync(scenario.Faults, ct);
             var stats = await loadTask;
             var skipped = await nemesisTask;
 
@@ -120,11 +140,12 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-history.jsonl"),
                 recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.Options)), ct);
             logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
+            var faults = supervisor.Faults.Concat(skipped).OrderBy(f => f.AtSeconds).ToList();
             return new ImplementationRun(
                 implementation.Name,
-                check.Valid ? "pass" : "fail",
+                Verdict(check, scenario, faults),
                 check.Invariants,
-                [.. supervisor.Faults, .. skipped],
+                faults,
                 Count(recorded, truth, absorbed, stats),
                 new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2)),
                 new Latency(Percentiles.Of(stats.OkLatenciesMs, 50), Percentiles.Of(stats.OkLatenciesMs, 90), Percentiles.Of(stats.OkLatenciesMs, 99), Percentiles.Of(stats.OkLatenciesMs, 100)),
@@ -143,12 +164,39 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
         finally
         {
+            if (links is not null) await links.DeleteAsync();
             await CleanUpAsync(postgres, rabbit, prefix, target);
         }
     }
 
-    /// <summary>The command-line settings of one service process: the common ones, then the implementation's own.</summary>
-    public static Dictionary<string, string> ServiceSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port) =>
+    /// <summary>
+    /// pass or fail by the invariants — except that a run of a fault scenario in which no fault could apply (a
+    /// txbroker partition against local-table) proved nothing, and says so instead of passing.
+    /// </summary>
+    private static string Verdict(CheckResult check, Scenario scenario, IReadOnlyList<FaultRecord> faults)
+    {
+        if (!check.Valid) return "fail";
+        var noneApplied = scenario.Faults.Count > 0 && faults.All(f => f.Note?.StartsWith("not applicable", StringComparison.Ordinal) == true);
+        return noneApplied ? "not-applicable" : "pass";
+    }
+
+    /// <summary>
+    /// The command-line settings of one service process: the common ones, then the implementation's own. With
+    /// <paramref name="links"/>, every address the service dials is its proxy's, and so is the check-back address
+    /// it gives txbroker, so that each link can be cut on its own.
+    /// </summary>
+    public static Dictionary<string, string> ServiceSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port, Links? links = null)
+    {
+        var settings = DirectSettings(scenario, implementation, service, target, port);
+        if (links is null) return settings;
+        settings["db"] = links.Database(service, settings["db"]);
+        settings["amqp"] = links.Amqp(service, settings["amqp"]);
+        if (links.Has($"{service}-txbroker")) settings["txbroker"] = links.Http($"{service}-txbroker").ToString();
+        if (links.Has($"checkback-{service}")) settings["advertise-url"] = links.Http($"checkback-{service}").ToString();
+        return settings;
+    }
+
+    private static Dictionary<string, string> DirectSettings(Scenario scenario, IImplementation implementation, string service, RunTarget target, int port) =>
         new(implementation.ExtraSettings(service, target, scenario.Protocol))
         {
             ["http-port"] = port.ToString(CultureInfo.InvariantCulture),

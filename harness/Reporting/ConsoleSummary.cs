@@ -21,7 +21,12 @@ public static class ConsoleSummary
             })]);
         }
         table.AddEmptyRow();
-        Row(table, result, "verdict", r => r.Verdict == "pass" ? "[green]pass[/]" : $"[red]{r.Verdict}[/]");
+        Row(table, result, "verdict", r => r.Verdict switch
+        {
+            "pass" => "[green]pass[/]",
+            "not-applicable" => "[yellow]not applicable[/]",
+            var other => $"[red]{other}[/]",
+        });
         Row(table, result, "requested / ok / fail / info", r => $"{r.Counts.Requested} / {r.Counts.Ok} / {r.Counts.Failed} / {r.Counts.Indeterminate}");
         Row(table, result, "created / rejected", r => $"{r.Counts.OrdersCreated} / {r.Counts.OrdersRejected}");
         Row(table, result, "duplicates / republished", r => $"{r.Counts.DuplicatesDelivered} / {r.Counts.Republished}");

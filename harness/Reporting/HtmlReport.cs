@@ -22,7 +22,7 @@ public static class HtmlReport
             table { border-collapse: collapse; margin: .5rem 0 1.5rem; }
             th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; vertical-align: top; }
             th { background: #f3f3f3; }
-            .pass { background: #dff3e4; } .fail, .error { background: #fbdada; }
+            .pass { background: #dff3e4; } .fail, .error { background: #fbdada; } .not-applicable { background: #fff3d6; }
             code { font-size: 12px; }
             </style></head><body>
             <h1>{{E(result.Scenario)}}: {{(result.Passed ? "pass" : "FAIL")}}</h1>

@@ -15,6 +15,7 @@ public static class JUnitReport
             : run.Invariants.Select(invariant => new XElement("testcase",
                 new XAttribute("classname", $"{result.Scenario}.{run.Implementation}"),
                 new XAttribute("name", invariant.Name),
+                run.Verdict == "not-applicable" ? new XElement("skipped", new XAttribute("message", "no fault of this scenario applies to " + run.Implementation)) :
                 invariant.Ok ? null : new XElement("failure",
                     new XAttribute("message", $"{invariant.Violations} violation(s)"),
                     $"{invariant.Description}\nexamples: {string.Join(", ", invariant.Examples)}")))).ToList();
@@ -24,6 +25,7 @@ public static class JUnitReport
                 new XAttribute("tests", cases.Count),
                 new XAttribute("failures", cases.Count(c => c.Element("failure") is not null)),
                 new XAttribute("errors", cases.Count(c => c.Element("error") is not null)),
+                new XAttribute("skipped", cases.Count(c => c.Element("skipped") is not null)),
                 new XAttribute("time", result.DurationSeconds.ToString("0.###", CultureInfo.InvariantCulture)),
                 cases)));
     }

@@ -37,11 +37,21 @@ public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeS
 ///   failpoint and process; the process dies there and is restarted after <see cref="RestartAfter"/>;</item>
 /// <item><c>crash</c> of a server <see cref="Target"/> (<c>postgres</c> or <c>rabbitmq</c>): killed, and restarted on
 ///   the same data and port after <see cref="RestartAfter"/>;</item>
-/// <item><c>pause</c> of a service <see cref="Target"/>: SIGSTOP, then SIGCONT after <see cref="Duration"/>.</item>
+/// <item><c>pause</c> of a service <see cref="Target"/>: SIGSTOP, then SIGCONT after <see cref="Duration"/>;</item>
+/// <item>a network fault on <see cref="Links"/> for <see cref="Duration"/>: <c>partition</c> (the link is down),
+///   <c>latency</c> (<see cref="Latency"/> ± <see cref="Jitter"/> each way) or <c>reset-peer</c> (connections reset).</item>
 /// </list>
 /// </summary>
 public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec Action, TimeSpan Duration = default)
 {
+    public static readonly IReadOnlySet<string> NetworkKinds = new HashSet<string> { "partition", "latency", "reset-peer" };
+
+    public IReadOnlyList<string> Links { get; init; } = [];
+    public TimeSpan Latency { get; init; }
+    public TimeSpan Jitter { get; init; }
+
+    public bool IsNetwork => NetworkKinds.Contains(Kind);
+
     public static readonly IReadOnlySet<string> Servers = new HashSet<string> { "postgres", "rabbitmq" };
 
     public bool IsServerCrash => Kind == "crash" && Target is not null && Servers.Contains(Target);

@@ -102,11 +102,26 @@ public static class ScenarioFile
         public FaultPlan Fault(FaultDocument fault, string field)
         {
             var kind = Required(fault.Kind, field + ".kind");
-            if (kind is not ("crash" or "pause"))
-                throw Fail(field + ".kind", $"'{kind}' is not a fault kind this harness knows yet; known: crash, pause");
+            if (kind is not ("crash" or "pause") && !FaultPlan.NetworkKinds.Contains(kind))
+                throw Fail(field + ".kind", $"'{kind}' is not a fault kind this harness knows; known: crash, pause, partition, latency, reset-peer");
             if (fault.At is null || fault.At.Count == 0) throw Fail(field + ".at", "lists when the fault happens, e.g. [3s, 8s]");
             var at = fault.At.Select((t, i) => Duration(t, $"{field}.at[{i}]")).Order().ToList();
             var restartAfter = Duration(fault.RestartAfter ?? "1s", field + ".restartAfter");
+
+            if (FaultPlan.NetworkKinds.Contains(kind))
+            {
+                if (fault.Links is null || fault.Links.Count == 0)
+                    throw Fail(field + ".links", "lists the links to fault, e.g. [initiator-rabbitmq]; a link is SERVICE-postgres, SERVICE-rabbitmq, PRODUCER-txbroker, checkback-PRODUCER or load-initiator");
+                if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the link stays faulted, e.g. 5s");
+                var latency = kind == "latency" ? Duration(fault.Latency ?? "", field + ".latency") : TimeSpan.Zero;
+                var jitter = fault.Jitter is null ? TimeSpan.Zero : FailpointSpec.ParseDuration(fault.Jitter);
+                return new FaultPlan(kind, null, null, at, restartAfter, FailpointSpec.Parse("pause(1ms)"), Duration(fault.Duration, field + ".duration"))
+                {
+                    Links = fault.Links,
+                    Latency = latency,
+                    Jitter = jitter,
+                };
+            }
 
             if (kind == "pause")
             {
@@ -189,6 +204,9 @@ public static class ScenarioFile
         public string? RestartAfter { get; set; }
         public string? Action { get; set; }
         public string? Duration { get; set; }
+        public List<string>? Links { get; set; }
+        public string? Latency { get; set; }
+        public string? Jitter { get; set; }
     }
 
     private sealed class DrainDocument

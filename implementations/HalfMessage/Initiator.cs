@@ -37,7 +37,7 @@ public sealed class Initiator : IServiceRole
     {
         services.AddSingleton(Database.Open(options.Database, "half-message-initiator"));
         services.AddSingleton(QueueNames.For(options));
-        services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, new Uri($"http://127.0.0.1:{options.HttpPort}")));
+        services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, options.AdvertisedUrl));
     }
 
     public void MapEndpoints(WebApplication app)

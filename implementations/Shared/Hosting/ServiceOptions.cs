@@ -22,6 +22,8 @@ public sealed class ServiceOptions
     public string Role { get; }
 
     public int HttpPort => int.Parse(Required("http-port"), CultureInfo.InvariantCulture);
+    /// <summary>Where others reach this service (its check-back, say): its own port unless the harness puts a proxy in front.</summary>
+    public Uri AdvertisedUrl => new(Optional("advertise-url") ?? $"http://127.0.0.1:{HttpPort}");
     public string Database => Required("db");
     public string Amqp => Required("amqp");
     /// <summary>Prefixes every queue name, so that runs sharing one broker do not read each other's messages.</summary>
