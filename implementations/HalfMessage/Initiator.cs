@@ -98,7 +98,7 @@ public sealed class Initiator : IServiceRole
 
         if (deduction != Inventory.Deduction.Deducted)
         {
-            await TryResolveAsync(broker, txId, commit: false, log, ct);
+            await broker.TryResolveAsync(txId, commit: false, log, ct);
             return deduction switch
             {
                 Inventory.Deduction.AlreadyPlaced => Results.Ok(new { orderId = order.OrderId, status = "already-placed" }),
@@ -107,22 +107,8 @@ public sealed class Initiator : IServiceRole
             };
         }
         await failpoints.HitAsync(AfterCommit, ct);
-        await TryResolveAsync(broker, txId, commit: true, log, ct);
+        await broker.TryResolveAsync(txId, commit: true, log, ct);
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
-    }
-
-    /// <summary>Best effort: if this call is lost, txbroker's check-back asks the transaction log and resolves it the same way.</summary>
-    internal static async Task TryResolveAsync(TxBrokerClient broker, string txId, bool commit, ILogger log, CancellationToken ct)
-    {
-        try
-        {
-            if (commit) await broker.CommitAsync(txId, ct);
-            else await broker.RollbackAsync(txId, ct);
-        }
-        catch (Exception e) when (e is HttpRequestException or TxBrokerRefusedException or TaskCanceledException)
-        {
-            log.LogWarning("{Resolution} of {TxId} not delivered ({Error}); check-back will resolve it", commit ? "commit" : "rollback", txId, e.Message);
-        }
     }
 
     private static async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)

@@ -76,7 +76,7 @@ public sealed class Participant : IServiceRole
                 await tx.CommitAsync(ct);
             }
             await failpoints.HitAsync(AfterCommit, ct);
-            await Initiator.TryResolveAsync(broker, replyTx, commit: applied, log, ct);
+            await broker.TryResolveAsync(replyTx, commit: applied, log, ct);
         }
 
         /// <summary>The inbox keys on a uuid; a transaction id is any string, so it is hashed into one, stably.</summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Dtx.Shared.Business;
+using Microsoft.Extensions.Logging;
 
 namespace Dtx.HalfMessage;
 
@@ -43,6 +44,20 @@ public sealed class TxBrokerClient(Uri txBroker, string producerGroup, Uri check
     public Task CommitAsync(string txId, CancellationToken ct) => ResolveAsync(txId, "commit", ct);
 
     public Task RollbackAsync(string txId, CancellationToken ct) => ResolveAsync(txId, "rollback", ct);
+
+    /// <summary>Best effort: if this call is lost, txbroker's check-back asks the transaction log and resolves it the same way.</summary>
+    public async Task TryResolveAsync(string txId, bool commit, ILogger log, CancellationToken ct)
+    {
+        try
+        {
+            if (commit) await CommitAsync(txId, ct);
+            else await RollbackAsync(txId, ct);
+        }
+        catch (Exception e) when (e is HttpRequestException or TxBrokerRefusedException or TaskCanceledException)
+        {
+            log.LogWarning("{Resolution} of {TxId} not delivered ({Error}); check-back will resolve it", commit ? "commit" : "rollback", txId, e.Message);
+        }
+    }
 
     private async Task ResolveAsync(string txId, string resolution, CancellationToken ct)
     {
