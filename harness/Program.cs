@@ -85,7 +85,7 @@ public static class Program
     {
         if (ImplementationCatalog.Role(implementation, role) is not { } serviceRole)
             return BadInput($"no service role '{role}' in implementation '{implementation}'");
-        using var cancel = new CancellationTokenSource();
-        return await ServiceHost.RunAsync(serviceRole, ServiceOptions.Parse(implementation, role, rest), cancel.Token);
+        // The host stops on SIGTERM by itself (the supervisor's polite stop); nothing else cancels a service.
+        return await ServiceHost.RunAsync(serviceRole, ServiceOptions.Parse(implementation, role, rest), CancellationToken.None);
     }
 }

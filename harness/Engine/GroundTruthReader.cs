@@ -16,16 +16,16 @@ public static class GroundTruthReader
         await using var inventory = Database.Open(inventoryDb, "harness-checker");
         await using var orders = Database.Open(ordersDb, "harness-checker");
         return new GroundTruth(
-            await ReadStockAsync(inventory, "SELECT sku, initial FROM stock_seed", ct),
-            await ReadStockAsync(inventory, "SELECT sku, available FROM stock", ct),
+            await ReadTotalsAsync(inventory, "SELECT sku, initial FROM stock_seed", ct),
+            await ReadTotalsAsync(inventory, "SELECT sku, available FROM stock", ct),
             await ReadInitiatorOrdersAsync(inventory, ct),
             await ReadParticipantOrdersAsync(orders, ct),
-            await ReadStockAsync(orders, "SELECT customer_id, total FROM customer_spend", ct),
+            await ReadTotalsAsync(orders, "SELECT customer_id, total FROM customer_spend", ct),
             inDoubt,
             drained);
     }
 
-    private static async Task<IReadOnlyDictionary<string, long>> ReadStockAsync(NpgsqlDataSource db, string sql, CancellationToken ct)
+    private static async Task<IReadOnlyDictionary<string, long>> ReadTotalsAsync(NpgsqlDataSource db, string sql, CancellationToken ct)
     {
         var result = new Dictionary<string, long>();
         await using var command = db.CreateCommand(sql);

@@ -50,7 +50,7 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
             if (plan.Step is { } step)
             {
                 var binding = implementation.Bind(step)!;
-                await supervisor.CrashAtAsync(binding.Service, binding.Failpoint, plan.Action.ToString(), step, plan.RestartAfter, TriggerPatience, ct);
+                await supervisor.CrashAtAsync(binding.Service, binding.Failpoint, plan.Action!.ToString(), step, plan.RestartAfter, TriggerPatience, ct);
             }
             else if (plan.IsServerCrash)
             {

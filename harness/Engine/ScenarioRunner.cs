@@ -6,6 +6,7 @@ using Dtx.Harness.Load;
 using Dtx.Harness.Scenarios;
 using Dtx.Harness.Services;
 using Dtx.Shared.Business;
+using Dtx.Shared.Failpoints;
 using Dtx.Shared.Sql;
 
 namespace Dtx.Harness.Engine;
@@ -204,12 +205,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             ["amqp"] = target.Amqp,
             ["queue-prefix"] = target.QueuePrefix,
             ["refuse-share"] = scenario.Business.RefuseShare.ToString(CultureInfo.InvariantCulture),
-            ["reply-timeout"] = Ms(scenario.Protocol.ReplyTimeout),
-            ["lease"] = Ms(scenario.Protocol.Lease),
-            ["poll-interval"] = Ms(scenario.Protocol.PollInterval),
+            ["reply-timeout"] = FailpointSpec.FormatDuration(scenario.Protocol.ReplyTimeout),
+            ["lease"] = FailpointSpec.FormatDuration(scenario.Protocol.Lease),
+            ["poll-interval"] = FailpointSpec.FormatDuration(scenario.Protocol.PollInterval),
         };
-
-    private static string Ms(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
 
     /// <summary>The business starting point: every sku with the same stock, and that stock remembered for the conservation check.</summary>
     private static async Task SeedAsync(RunTarget target, BusinessPlan business, CancellationToken ct)
@@ -247,16 +246,17 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
     }
 
+    /// <summary>Client outcomes per order as the checker counts them (an invoke with no answer is indeterminate), plus what was absorbed.</summary>
     private static RunCounts Count(History history, GroundTruth truth, IReadOnlyDictionary<string, long> absorbed, LoadStats stats)
     {
-        var completions = history.Ops.Where(op => op.Type != OpType.Invoke).ToList();
+        var counts = Checker.Count(history, truth);
         return new RunCounts(
             stats.Requested,
-            completions.Count(op => op.Type == OpType.Ok),
-            completions.Count(op => op.Type == OpType.Fail),
-            completions.Count(op => op.Type == OpType.Info),
-            truth.ParticipantOrders.Count(o => o.Status == ParticipantStatus.Created),
-            truth.ParticipantOrders.Count(o => o.Status == ParticipantStatus.Rejected),
+            counts.Acknowledged,
+            counts.Failed,
+            counts.Indeterminate,
+            counts.Created,
+            counts.Rejected,
             absorbed.GetValueOrDefault("duplicatesDelivered"),
             absorbed.GetValueOrDefault("republished"),
             absorbed.TryGetValue("checkBacksSent", out var sent) ? sent : null,
@@ -278,7 +278,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await postgres.DropDatabaseAsync(prefix + "_orders");
             if (target.BrokerDb is not null) await postgres.DropDatabaseAsync(prefix + "_txbroker");
             if (!rabbit.IsEmbedded)
-                await QueueDepth.DeleteAsync(target.Amqp, CancellationToken.None, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
+            {
+                var queues = Shared.Messaging.QueueNames.For(target.QueuePrefix);
+                await QueueDepth.DeleteAsync(target.Amqp, CancellationToken.None, queues.Orders, queues.Replies);
+            }
         }
         catch (Exception e)
         {

@@ -2,6 +2,7 @@ using System.Globalization;
 using Dtx.Harness.Checking;
 using Dtx.Harness.Scenarios;
 using Dtx.HalfMessage;
+using Dtx.Shared.Failpoints;
 using Dtx.Shared.Sql;
 
 namespace Dtx.Harness.Implementations;
@@ -27,11 +28,11 @@ public sealed class HalfMessageImplementation : IImplementation
     public IReadOnlyDictionary<string, string> ExtraSettings(string service, RunTarget target, ProtocolTiming timing) => service == "txbroker"
         ? new Dictionary<string, string>
         {
-            ["tx-timeout"] = Ms(timing.TxTimeout),
-            ["check-interval"] = Ms(timing.CheckInterval),
+            ["tx-timeout"] = FailpointSpec.FormatDuration(timing.TxTimeout),
+            ["check-interval"] = FailpointSpec.FormatDuration(timing.CheckInterval),
             ["max-checks"] = timing.MaxChecks.ToString(CultureInfo.InvariantCulture),
-            ["lease"] = Ms(timing.Lease),
-            ["poll-interval"] = Ms(timing.PollInterval),
+            ["lease"] = FailpointSpec.FormatDuration(timing.Lease),
+            ["poll-interval"] = FailpointSpec.FormatDuration(timing.PollInterval),
         }
         : new Dictionary<string, string> { ["txbroker"] = target.Urls["txbroker"].ToString() };
 
@@ -47,25 +48,22 @@ public sealed class HalfMessageImplementation : IImplementation
 
     public async Task<InDoubt> ProbeAsync(RunTarget target, CancellationToken ct)
     {
-        await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
         await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
         // A half message in doubt: still prepared, committed but not yet dispatched, or parked for an operator.
         var halves = await Sql.ScalarAsync(broker, """
             SELECT count(*) FROM half_messages
             WHERE state IN ('prepared', 'needs-attention') OR (state = 'committed' AND dispatched_at IS NULL)
             """, ct);
-        var pending = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM inventory_orders WHERE status = 'pending'", ct);
-        var queued = await QueueDepth.CountAsync(target.Amqp, ct, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
-        return new InDoubt(0, (int)queued, (int)pending, (int)halves);
+        var (pending, queued) = await BusinessProbe.PendingAndQueuedAsync(target, ct);
+        return new InDoubt(0, queued, pending, (int)halves);
     }
 
     public async Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct)
     {
-        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
         await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
         return new Dictionary<string, long>
         {
-            ["duplicatesDelivered"] = await Sql.ScalarAsync(orders, "SELECT coalesce(sum(duplicates), 0) FROM inbox", ct),
+            ["duplicatesDelivered"] = await BusinessProbe.DuplicatesDeliveredAsync(target, ct),
             ["republished"] = await Sql.ScalarAsync(broker, "SELECT count(*) - count(DISTINCT tx_id) FROM dispatch_log", ct),
             ["checkBacksSent"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_sent), 0) FROM half_messages", ct),
             ["checkBacksAnswered"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_answered), 0) FROM half_messages", ct),
@@ -74,5 +72,4 @@ public sealed class HalfMessageImplementation : IImplementation
         };
     }
 
-    private static string Ms(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
 }

@@ -34,18 +34,16 @@ public sealed class LocalTableImplementation : IImplementation
         await using var orders = Database.Open(target.OrdersDb, "harness-probe");
         var outboxRows = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM outbox", ct)
                          + await Sql.ScalarAsync(orders, "SELECT count(*) FROM outbox", ct);
-        var pending = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM inventory_orders WHERE status = 'pending'", ct);
-        var queued = await QueueDepth.CountAsync(target.Amqp, ct, $"{target.QueuePrefix}.orders", $"{target.QueuePrefix}.replies");
-        return new InDoubt((int)outboxRows, (int)queued, (int)pending, 0);
+        var (pending, queued) = await BusinessProbe.PendingAndQueuedAsync(target, ct);
+        return new InDoubt((int)outboxRows, queued, pending, 0);
     }
 
     public async Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct)
     {
         await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
-        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
         return new Dictionary<string, long>
         {
-            ["duplicatesDelivered"] = await Sql.ScalarAsync(orders, "SELECT coalesce(sum(duplicates), 0) FROM inbox", ct),
+            ["duplicatesDelivered"] = await BusinessProbe.DuplicatesDeliveredAsync(target, ct),
             // Confirmed publishes of the same order message beyond its first.
             ["republished"] = await Sql.ScalarAsync(inventory, "SELECT count(*) - count(DISTINCT message_id) FROM publish_log", ct),
         };

@@ -34,7 +34,7 @@ public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeS
 /// One fault, possibly repeated, at the times in <see cref="At"/> (seconds from the load's start). Three shapes:
 /// <list type="bullet">
 /// <item><c>crash</c> at a <see cref="Step"/>: a step role (DESIGN.md's table) that each implementation maps to its own
-///   failpoint and process; the process dies there and is restarted after <see cref="RestartAfter"/>;</item>
+///   failpoint and process, armed with <see cref="Action"/>; the process dies there and is restarted after <see cref="RestartAfter"/>;</item>
 /// <item><c>crash</c> of a server <see cref="Target"/> (<c>postgres</c> or <c>rabbitmq</c>): killed, and restarted on
 ///   the same data and port after <see cref="RestartAfter"/>;</item>
 /// <item><c>pause</c> of a service <see cref="Target"/>: SIGSTOP, then SIGCONT after <see cref="Duration"/>;</item>
@@ -42,7 +42,7 @@ public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeS
 ///   <c>latency</c> (<see cref="Latency"/> ± <see cref="Jitter"/> each way) or <c>reset-peer</c> (connections reset).</item>
 /// </list>
 /// </summary>
-public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec Action, TimeSpan Duration = default)
+public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec? Action, TimeSpan Duration = default)
 {
     public static readonly IReadOnlySet<string> NetworkKinds = new HashSet<string> { "partition", "latency", "reset-peer" };
 

@@ -115,7 +115,7 @@ public static class ScenarioFile
                 if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the link stays faulted, e.g. 5s");
                 var latency = kind == "latency" ? Duration(fault.Latency ?? "", field + ".latency") : TimeSpan.Zero;
                 var jitter = fault.Jitter is null ? TimeSpan.Zero : FailpointSpec.ParseDuration(fault.Jitter);
-                return new FaultPlan(kind, null, null, at, restartAfter, FailpointSpec.Parse("pause(1ms)"), Duration(fault.Duration, field + ".duration"))
+                return new FaultPlan(kind, null, null, at, restartAfter, null, Duration(fault.Duration, field + ".duration"))
                 {
                     Links = fault.Links,
                     Latency = latency,
@@ -128,7 +128,7 @@ public static class ScenarioFile
                 if (fault.Target is null) throw Fail(field + ".target", "is required: the service to pause, e.g. participant");
                 if (fault.Step is not null) throw Fail(field + ".step", "does not go with a pause; a pause stops a whole service");
                 if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the service stays stopped, e.g. 5s");
-                return new FaultPlan(kind, null, fault.Target, at, restartAfter, FailpointSpec.Parse("pause(1ms)"), Duration(fault.Duration, field + ".duration"));
+                return new FaultPlan(kind, null, fault.Target, at, restartAfter, null, Duration(fault.Duration, field + ".duration"));
             }
             if (fault.Step is null && fault.Target is null)
                 throw Fail(field, "a crash needs a step (a step role such as initiator.after-commit) or a target (postgres or rabbitmq)");
@@ -138,7 +138,7 @@ public static class ScenarioFile
             {
                 if (!FaultPlan.Servers.Contains(fault.Target))
                     throw Fail(field + ".target", $"'{fault.Target}' cannot be crashed by target; use postgres or rabbitmq (a service crashes at a step)");
-                return new FaultPlan(kind, null, fault.Target, at, restartAfter, FailpointSpec.Parse("crash"));
+                return new FaultPlan(kind, null, fault.Target, at, restartAfter, null);
             }
             if (!StepRoles.Contains(fault.Step!))
                 throw Fail(field + ".step", $"'{fault.Step}' is not a step role; known: {string.Join(", ", StepRoles.Order())}");

@@ -79,11 +79,14 @@ public sealed partial record FailpointSpec(
         };
     }
 
+    /// <summary>The inverse of <see cref="ParseDuration"/>, in milliseconds: what the harness puts on a service's command line.</summary>
+    public static string FormatDuration(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
+
     public override string ToString()
     {
         var action = Action switch
         {
-            FailpointAction.Delay or FailpointAction.Pause => $"{Action.ToString().ToLowerInvariant()}({Duration.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms)",
+            FailpointAction.Delay or FailpointAction.Pause => $"{Action.ToString().ToLowerInvariant()}({FormatDuration(Duration)})",
             _ => Action.ToString().ToLowerInvariant(),
         };
         var trigger = Trigger switch

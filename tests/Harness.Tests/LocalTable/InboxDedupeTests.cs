@@ -21,7 +21,7 @@ public sealed class InboxDedupeTests(ServersFixture servers)
         var order = new PlaceOrder("o-dup", "sku-01", 3, "c-7");
         var messageId = MessageIds.ForOrder(order.OrderId).ToString();
 
-        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => publisher.PublishAsync(rig.Target.QueuePrefix + ".orders", messageId, Json.Serialize(order), default)));
+        await Task.WhenAll(Enumerable.Range(0, 5).Select(_ => publisher.PublishAsync(QueueNames.For(rig.Target.QueuePrefix).Orders, messageId, Json.Serialize(order), default)));
 
         await Eventually.HoldsAsync(() => rig.OrdersAsync("SELECT coalesce(sum(duplicates), 0) FROM inbox"), n => n == 4, TimeSpan.FromSeconds(20), "four duplicates counted");
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-dup'"));
