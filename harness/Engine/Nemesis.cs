@@ -23,7 +23,7 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
         foreach (var plan in plans)
         {
             if (NotApplicable(plan) is { } reason)
-                skipped.AddRange(plan.At.Select(at => new FaultRecord(plan.Kind, plan.Target ?? "-", plan.Step, at.TotalSeconds, at.TotalSeconds, "not applicable: " + reason)));
+                skipped.AddRange(plan.At.Select(at => new FaultRecord(plan.Kind, plan.Target ?? "-", plan.Step, at.TotalSeconds, at.TotalSeconds, "not applicable: " + reason, FaultOutcome.NotApplicable)));
             else
                 running.Add(RunPlanAsync(plan, ct));
         }

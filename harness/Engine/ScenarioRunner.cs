@@ -177,7 +177,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     private static string Verdict(CheckResult check, Scenario scenario, IReadOnlyList<FaultRecord> faults)
     {
         if (!check.Valid) return "fail";
-        var noneApplied = scenario.Faults.Count > 0 && faults.All(f => f.Note?.StartsWith("not applicable", StringComparison.Ordinal) == true);
+        var noneApplied = scenario.Faults.Count > 0 && faults.All(f => f.Outcome == FaultOutcome.NotApplicable);
         return noneApplied ? "not-applicable" : "pass";
     }
 

@@ -1,5 +1,6 @@
 using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
+using Dtx.Harness.Services;
 using Spectre.Console;
 
 namespace Dtx.Harness.Reporting;
@@ -34,7 +35,7 @@ public static class ConsoleSummary
             Row(table, result, "check-backs sent / answered / unexpected, parked", r => r.Counts.CheckBacksSent is null
                 ? "—"
                 : $"{r.Counts.CheckBacksSent} / {r.Counts.CheckBacksAnswered} / {r.Counts.UnexpectedCheckBacks}, {r.Counts.Parked}");
-        Row(table, result, "crashes injected", r => r.Faults.Count(f => f.Kind == "crash" && f.Note is null).ToString());
+        Row(table, result, "crashes injected", r => r.Faults.Count(f => f.Kind == "crash" && f.Outcome == FaultOutcome.Injected).ToString());
         Row(table, result, "ok/s, latency p50 / p99", r => $"{r.Throughput.OkPerSecond:0.#}/s, {r.Latency.P50Ms:0} / {r.Latency.P99Ms:0} ms");
         Row(table, result, "time to consistency p50 / p99", r => $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0} ms");
         Row(table, result, "drain", r => r.Drain.Converged ? $"{r.Drain.Seconds:0.0} s" : "[red]not converged[/]");

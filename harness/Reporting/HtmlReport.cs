@@ -56,13 +56,16 @@ public static class HtmlReport
             <td>{(run.Drain.Converged ? "converged" : "NOT converged")} in {run.Drain.Seconds:0.0} s</td></tr></table>
             """);
 
-        html.Append("<table><tr><th>fault</th><th>target</th><th>step</th><th>from (s)</th><th>to (s)</th><th>note</th></tr>\n");
+        html.Append("<table><tr><th>fault</th><th>target</th><th>step</th><th>from (s)</th><th>to (s)</th><th>outcome</th><th>note</th></tr>\n");
         foreach (var f in run.Faults)
-            html.Append($"<tr><td>{E(f.Kind)}</td><td>{E(f.Target)}</td><td>{E(f.Step ?? "")}</td><td>{f.AtSeconds:0.00}</td><td>{(f.EndSeconds is { } end ? end.ToString("0.00", CultureInfo.InvariantCulture) : "—")}</td><td>{E(f.Note ?? "")}</td></tr>\n");
+            html.Append($"<tr><td>{E(f.Kind)}</td><td>{E(f.Target)}</td><td>{E(f.Step ?? "")}</td><td>{f.AtSeconds:0.00}</td><td>{(f.EndSeconds is { } end ? end.ToString("0.00", CultureInfo.InvariantCulture) : "—")}</td><td>{E(Outcome(f.Outcome))}</td><td>{E(f.Note ?? "")}</td></tr>\n");
         html.Append("</table>\n<p>Logs: ");
         html.Append(string.Join(", ", run.Logs.Select(l => $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>")));
         html.Append("</p>\n");
     }
+
+    /// <summary>The outcome as result.json spells it (injected, not-triggered …).</summary>
+    private static string Outcome(Services.FaultOutcome outcome) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(outcome.ToString());
 
     private static string Ms(double ms) => ms.ToString("0.#", CultureInfo.InvariantCulture) + " ms";
 

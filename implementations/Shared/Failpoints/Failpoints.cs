@@ -26,10 +26,16 @@ public sealed class Failpoints(ILogger<Failpoints> log)
         foreach (var name in names) _declared.Add(name);
     }
 
-    public void Arm(string name, FailpointSpec spec)
+    /// <summary>Throws <see cref="KeyNotFoundException"/> naming the failpoints there are, unless this one is declared.</summary>
+    public void EnsureDeclared(string name)
     {
         if (!_declared.Contains(name))
             throw new KeyNotFoundException($"this service has no failpoint '{name}'; it has: {string.Join(", ", _declared.Order())}");
+    }
+
+    public void Arm(string name, FailpointSpec spec)
+    {
+        EnsureDeclared(name);
         _armed[name] = new Armed(spec);
         log.LogInformation("failpoint {Name} armed: {Spec}", name, spec);
     }

@@ -81,7 +81,16 @@ public static class ServiceHost
             var text = await new StreamReader(request.Body).ReadToEndAsync();
             try
             {
-                failpoints.Arm(name, FailpointSpec.Parse(text));
+                var spec = FailpointSpec.Parse(text);
+                failpoints.EnsureDeclared(name);
+                // Armed only once the answer is on its way: under load the step fires within microseconds of arming,
+                // and a crash armed before the answer was written would kill the process with the caller's answer
+                // unsent, so the caller could not tell "armed and fired" from "never armed".
+                request.HttpContext.Response.OnCompleted(() =>
+                {
+                    failpoints.Arm(name, spec);
+                    return Task.CompletedTask;
+                });
                 return Results.NoContent();
             }
             catch (FormatException e)
