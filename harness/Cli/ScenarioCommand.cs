@@ -17,7 +17,12 @@ public static class ScenarioCommand
 
     public static Command Create()
     {
-        var name = new Argument<string>("name") { Description = $"a scenario under scenarios/ ({string.Join(", ", ScenarioCatalog.Names())}) or the path of a .yaml file" };
+        var name = new Argument<string?>("name")
+        {
+            Description = $"a scenario under scenarios/ (see 'scenarios') or the path of a .yaml file",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var all = new Option<bool>("--all") { Description = "run every scenario under scenarios/ in turn (the nightly catalogue); exit 1 when any verdict fails" };
         var impl = new Option<string>("--impl") { Description = $"which implementation to run: {string.Join(", ", ImplementationCatalog.Names)} or all", DefaultValueFactory = _ => "all" };
         impl.Validators.Add(r =>
         {
@@ -54,16 +59,21 @@ public static class ScenarioCommand
         var reports = new Option<string?>("--reports") { Description = "folder that receives the run folder (default: reports/ of this repository)" };
         var keep = new Option<bool>("--keep-databases") { Description = "on external servers, keep this run's databases and queues for inspection" };
 
-        var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when all hold, 1 when one fails, 2 for bad input.")
+        var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when every run passes, 1 when one fails, 2 for bad input.")
         {
-            name, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep,
+            name, all, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep,
         };
         command.SetAction(async (parse, ct) =>
         {
-            Scenario scenario;
+            var scenarioName = parse.GetValue(name);
+            var runAll = parse.GetValue(all);
+            if (runAll && scenarioName is not null) return Program.BadInput("give a scenario name or --all, not both");
+            if (!runAll && scenarioName is null) return Program.BadInput("which scenario? give its name ('./run.sh scenarios' lists them) or --all");
+            List<Scenario> scenarios;
             try
             {
-                scenario = ScenarioCatalog.Find(parse.GetValue(name)!);
+                // Every file is read before anything starts: a broken one is bad input, not a failure an hour in.
+                scenarios = runAll ? ScenarioCatalog.Names().Select(ScenarioCatalog.Find).ToList() : [ScenarioCatalog.Find(scenarioName!)];
             }
             catch (ScenarioException e)
             {
@@ -79,13 +89,31 @@ public static class ScenarioCommand
                 parse.GetValue(postgres),
                 parse.GetValue(amqp),
                 parse.GetValue(keep),
-                parse.GetValue(toxiproxy));
-            return await RunAsync(scenario, options, ct);
+                parse.GetValue(toxiproxy),
+                scenarioName);
+            if (!runAll) return (await RunAsync(scenarios[0], options, ct)).Code;
+
+            var outcomes = new List<(Scenario Scenario, int Exit, string Verdicts)>();
+            foreach (var scenario in scenarios)
+            {
+                AnsiConsole.MarkupLine($"[bold]— {Markup.Escape(scenario.Name)} ({outcomes.Count + 1} of {scenarios.Count})[/]");
+                var exit = await RunAsync(scenario, options with { ScenarioSource = scenario.Name }, ct);
+                if (exit.Code is ExitBadInput or ExitInterrupted) return exit.Code;
+                outcomes.Add((scenario, exit.Code, exit.Verdicts));
+            }
+            var table = new Table().Title("scenario --all").AddColumn("scenario").AddColumn("verdicts").AddColumn("exit");
+            foreach (var (scenario, code, verdicts) in outcomes)
+                table.AddRow(Markup.Escape(scenario.Name), Markup.Escape(verdicts), code == ExitPass ? "[green]0[/]" : $"[red]{code}[/]");
+            AnsiConsole.Write(table);
+            var failed = outcomes.Count(o => o.Exit != ExitPass);
+            AnsiConsole.MarkupLine(failed == 0 ? $"[green]all {outcomes.Count} scenarios passed[/]" : $"[red]{failed} of {outcomes.Count} scenarios failed[/]");
+            return failed == 0 ? ExitPass : ExitFail;
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct)
+    /// <summary>Runs one scenario and prints its summary; returns the exit code and its verdicts in one line.</summary>
+    private static async Task<(int Code, string Verdicts)> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct)
     {
         var console = AnsiConsole.Console;
         var runner = new ScenarioRunner(options, line => console.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"));
@@ -94,23 +122,24 @@ public static class ScenarioCommand
             var result = await runner.RunAsync(scenario, ct);
             await RunFolder.WriteAsync(runner.RunDirectory!, result, CancellationToken.None);
             ConsoleSummary.Print(console, result, runner.RunDirectory!);
-            return result.Passed ? ExitPass : ExitFail;
+            var verdicts = string.Join(", ", result.Runs.Select(r => $"{r.Implementation} {Faults.Words.Of(r.Verdict)}"));
+            return (result.Passed ? ExitPass : ExitFail, verdicts);
         }
         catch (Exception e) when (e is MissingDependencyException or InfrastructureUnavailableException or ArgumentException or ScenarioException)
         {
-            return Program.BadInput(e.Message);
+            return (Program.BadInput(e.Message), "bad input");
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             Console.Error.WriteLine("interrupted: servers and services stopped");
-            return ExitInterrupted;
+            return (ExitInterrupted, "interrupted");
         }
         catch (Exception e)
         {
             var log = Path.Combine(runner.RunDirectory ?? Path.GetTempPath(), "harness-error.log");
             await File.WriteAllTextAsync(log, e.ToString(), CancellationToken.None);
             Console.Error.WriteLine($"error: {e.Message} (details in {log})");
-            return ExitInternal;
+            return (ExitInternal, "error: " + e.Message);
         }
     }
 

@@ -26,6 +26,26 @@ public sealed class Links
     /// <summary>Link names a scenario can target, e.g. <c>initiator-rabbitmq</c>, <c>checkback-initiator</c>, <c>load-initiator</c>.</summary>
     public IReadOnlyCollection<string> Names => _listen.Keys;
 
+    /// <summary>An implementation's links, each with the service (or server) at its far end: the one place link names are made.</summary>
+    private static IEnumerable<(string Link, string Upstream)> Plan(IImplementation implementation)
+    {
+        foreach (var service in implementation.Services)
+        {
+            yield return ($"{service}-postgres", "postgres");
+            yield return ($"{service}-rabbitmq", "rabbitmq");
+        }
+        yield return ($"load-{implementation.EntryService}", implementation.EntryService);
+        if (!implementation.Services.Contains("txbroker")) yield break;
+        foreach (var producer in implementation.Services.Where(s => s != "txbroker"))
+        {
+            yield return ($"{producer}-txbroker", "txbroker");
+            yield return ($"checkback-{producer}", producer);
+        }
+    }
+
+    /// <summary>The names of an implementation's links, for scenario files to be checked against.</summary>
+    public static IEnumerable<string> NamesFor(IImplementation implementation) => Plan(implementation).Select(p => p.Link);
+
     /// <summary>Creates the proxies: upstreams are the servers and the services' direct ports; listens are ephemeral.</summary>
     public static async Task<Links> CreateAsync(ToxiproxyClient toxiproxy, string prefix, IImplementation implementation,
         string postgresAdmin, string amqp, IReadOnlyDictionary<string, Uri> serviceUrls, CancellationToken ct)
@@ -33,19 +53,15 @@ public sealed class Links
         var links = new Links(toxiproxy, prefix);
         var postgres = new NpgsqlConnectionStringBuilder(postgresAdmin);
         var rabbit = new Uri(amqp);
-        foreach (var service in implementation.Services)
+        foreach (var (link, upstream) in Plan(implementation))
         {
-            await links.AddAsync($"{service}-postgres", $"{postgres.Host}:{postgres.Port}", ct);
-            await links.AddAsync($"{service}-rabbitmq", $"{rabbit.Host}:{rabbit.Port}", ct);
-        }
-        await links.AddAsync($"load-{implementation.EntryService}", HostPort(serviceUrls[implementation.EntryService]), ct);
-        if (serviceUrls.TryGetValue("txbroker", out var txbroker))
-        {
-            foreach (var producer in implementation.Services.Where(s => s != "txbroker"))
+            var address = upstream switch
             {
-                await links.AddAsync($"{producer}-txbroker", HostPort(txbroker), ct);
-                await links.AddAsync($"checkback-{producer}", HostPort(serviceUrls[producer]), ct);
-            }
+                "postgres" => $"{postgres.Host}:{postgres.Port}",
+                "rabbitmq" => $"{rabbit.Host}:{rabbit.Port}",
+                var service => HostPort(serviceUrls[service]),
+            };
+            await links.AddAsync(link, address, ct);
         }
         return links;
     }
@@ -75,9 +91,12 @@ public sealed class Links
     /// <summary>The HTTP address of <paramref name="link"/>'s proxy (to txbroker, to a producer's check-back, to the initiator).</summary>
     public Uri Http(string link) => new($"http://{_listen[link].Host}:{_listen[link].Port}");
 
-    public Task CutAsync(string link, CancellationToken ct) => _toxiproxy.SetEnabledAsync(ProxyName(link), false, ct);
-
-    public Task HealAsync(string link, CancellationToken ct) => _toxiproxy.SetEnabledAsync(ProxyName(link), true, ct);
+    /// <summary>Disables the link's proxy (connections refused, open ones closed); returns a way to enable it again.</summary>
+    public async Task<Func<Task>> CutAsync(string link, CancellationToken ct)
+    {
+        await _toxiproxy.SetEnabledAsync(ProxyName(link), false, ct);
+        return () => _toxiproxy.SetEnabledAsync(ProxyName(link), true, CancellationToken.None);
+    }
 
     /// <summary>Adds a toxic to both directions of a link; returns a way to take both away again.</summary>
     public async Task<Func<Task>> PoisonAsync(string link, string type, object attributes, CancellationToken ct)

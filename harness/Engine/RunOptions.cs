@@ -1,4 +1,7 @@
+using System.Globalization;
 using Dtx.Harness.Implementations;
+using Dtx.Harness.Scenarios;
+using Dtx.Shared.Failpoints;
 
 namespace Dtx.Harness.Engine;
 
@@ -12,4 +15,16 @@ public sealed record RunOptions(
     string? Postgres,
     string? Amqp,
     bool KeepDatabases,
-    string? Toxiproxy = null);
+    string? Toxiproxy = null,
+    string? ScenarioSource = null)
+{
+    /// <summary>The command line that runs the same scenario again: the same orders, the same fault schedule.</summary>
+    public string Replay(Scenario scenario)
+    {
+        var impl = Implementations.Count == 1 ? Implementations[0].Name : "all";
+        var line = $"./run.sh scenario {ScenarioSource ?? scenario.Name} --impl {impl} --seed {Seed.ToString(CultureInfo.InvariantCulture)}";
+        if (Rate is { } rate) line += $" --rate {rate.ToString(CultureInfo.InvariantCulture)}";
+        if (Duration is { } duration) line += $" --duration {FailpointSpec.FormatDuration(duration)}";
+        return line;
+    }
+}

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 using Dtx.Harness.Checking;
-using Dtx.Harness.Services;
+using Dtx.Harness.Faults;
 
 namespace Dtx.Harness.Engine;
 
@@ -14,22 +14,25 @@ public sealed record ScenarioResult(
     DateTimeOffset StartedAt,
     string Infrastructure,
     ScenarioSettings Settings,
-    IReadOnlyList<ImplementationRun> Runs)
+    IReadOnlyList<ImplementationRun> Runs,
+    string Replay = "")
 {
-    /// <summary>Every run held every invariant; a run to which no fault of the scenario applied does not count against it.</summary>
-    public bool Passed => Runs.All(r => r.Verdict is "pass" or "not-applicable");
+    /// <summary>Every run passed; a run to which no fault of the scenario applied does not count against it.</summary>
+    public bool Passed => Runs.All(r => r.Verdict is Verdict.Pass or Verdict.NotApplicable);
 }
 
 public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare);
 
 public sealed record ImplementationRun(
     string Implementation,
-    string Verdict,
+    Verdict Verdict,
+    IReadOnlyList<string> Reasons,
     IReadOnlyList<InvariantResult> Invariants,
     IReadOnlyList<FaultRecord> Faults,
     RunCounts Counts,
     Throughput Throughput,
     Latency Latency,
+    Latency LatencyAllRequests,
     TimeToConsistency TimeToConsistency,
     Drain Drain,
     IReadOnlyList<string> Logs,
@@ -43,10 +46,22 @@ public sealed record RunCounts(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CheckBacksSent = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CheckBacksAnswered = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? UnexpectedCheckBacks = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Parked = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Parked = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? FencedByCheckBack = null);
 
 public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
 
-public sealed record Latency(double P50Ms, double P90Ms, double P99Ms, double MaxMs);
+/// <summary>
+/// Percentiles from each request's scheduled start. <c>latency</c> counts the requests answered ok;
+/// <c>latencyAllRequests</c> counts every request at the time it ended, failed or indeterminate (a timeout at the timeout),
+/// so a fault that turns slow answers into errors cannot make the figures look better.
+/// </summary>
+public sealed record Latency(double P50Ms, double P90Ms, double P99Ms, double MaxMs)
+{
+    public static readonly Latency None = new(0, 0, 0, 0);
+
+    public static Latency Of(IReadOnlyList<double> ms) =>
+        new(Percentiles.Of(ms, 50), Percentiles.Of(ms, 90), Percentiles.Of(ms, 99), Percentiles.Of(ms, 100));
+}
 
 public sealed record Drain(bool Converged, double Seconds, InDoubt LeftInDoubt);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Dtx.Harness.Checking;
+using Dtx.Harness.Faults;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Load;
@@ -55,7 +56,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 $"postgres={(postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
                 new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
                     scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare),
-                runs);
+                runs,
+                options.Replay(scenario));
         }
         finally
         {
@@ -90,6 +92,20 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
         PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, CancellationToken ct)
     {
+        var notApplicable = scenario.Faults
+            .Select(plan => (Plan: plan, Why: Nemesis.WhyNotApplicable(plan, implementation, postgres.IsEmbedded, rabbit.IsEmbedded, proxied: true)))
+            .ToList();
+        if (notApplicable.Count > 0 && notApplicable.All(p => p.Why is not null))
+        {
+            // A run without any fault would prove nothing about this scenario: say so instead of spending the time.
+            say($"[{implementation.Name}] none of the scenario's faults applies ({notApplicable[0].Why}): not run");
+            var skipped = notApplicable.SelectMany(p => p.Plan.At.Select(at =>
+                new FaultRecord(p.Plan.Kind, p.Plan.Target, p.Plan.Step, at.TotalSeconds, at.TotalSeconds, "not applicable: " + p.Why, FaultOutcome.NotApplicable))).ToList();
+            return new ImplementationRun(implementation.Name, Verdict.NotApplicable, ["none of the scenario's faults applies to this implementation"], [], skipped,
+                new RunCounts(0, 0, 0, 0, 0, 0, 0, 0), new Throughput(0, 0), Latency.None, Latency.None, TimeToConsistency.None,
+                new Drain(true, 0, new InDoubt(0, 0, 0, 0)), []);
+        }
+
         Links? links = null;
         var prefix = $"dtx_{tag}_{implementation.Name.Replace('-', '_')}";
         var ports = implementation.Services.ToDictionary(s => s, _ => FreePort.Next());
@@ -109,7 +125,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await SeedAsync(target, scenario.Business, ct);
             links = await Links.CreateAsync(toxiproxy, $"dtx-{tag}-{implementation.Name}", implementation, postgres.AdminConnectionString, rabbit.AmqpUri, target.Urls, ct);
             var clock = new RunClock();
-            await using var supervisor = new Supervisor(implementation.Name, clock, logDir, line => say($"[{implementation.Name}] {line}"));
+            var faultLog = new FaultLog();
+            Action<string> sayHere = line => say($"[{implementation.Name}] {line}");
+            await using var supervisor = new Supervisor(implementation.Name, clock, logDir, faultLog, sayHere);
             foreach (var service in implementation.Services)
             {
                 await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, ports[service], links), ports[service], ct);
@@ -120,13 +138,14 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
             var load = new OpenModelLoad(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
+            var nemesis = new Nemesis(implementation, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
             clock.Start();
             var loadTask = load.RunAsync(ct);
-            var nemesisTask = new Nemesis(implementation, supervisor, clock, postgres, rabbit, links).RunAsync(scenario.Faults, ct);
+            var nemesisTask = nemesis.RunAsync(scenario.Faults, ct);
             var stats = await loadTask;
-            var skipped = await nemesisTask;
+            await nemesisTask;
 
-            await supervisor.HealAsync(ct);
+            await nemesis.HealAsync(ct);
             var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
             var absorbed = await implementation.CountAbsorbedAsync(target, ct);
@@ -139,17 +158,22 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var recorded = history.ToHistory();
             var check = Checker.Check(recorded, truth);
             await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-history.jsonl"),
-                recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.Options)), ct);
+                recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.OneLine)), ct);
             logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
-            var faults = supervisor.Faults.Concat(skipped).OrderBy(f => f.AtSeconds).ToList();
+            var faults = faultLog.All;
+            var counts = Count(recorded, truth, absorbed, stats);
+            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare);
+            foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
-                Verdict(check, scenario, faults),
+                judgement.Verdict,
+                judgement.Reasons,
                 check.Invariants,
                 faults,
-                Count(recorded, truth, absorbed, stats),
+                counts,
                 new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2)),
-                new Latency(Percentiles.Of(stats.OkLatenciesMs, 50), Percentiles.Of(stats.OkLatenciesMs, 90), Percentiles.Of(stats.OkLatenciesMs, 99), Percentiles.Of(stats.OkLatenciesMs, 100)),
+                Latency.Of(stats.OkLatenciesMs),
+                Latency.Of(stats.AllLatenciesMs),
                 check.TimeToConsistency,
                 new Drain(drained, drainSeconds, inDoubt),
                 logs);
@@ -160,25 +184,14 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await File.WriteAllTextAsync(errorLog, e.ToString(), CancellationToken.None);
             logs.Add(Path.Combine("logs", Path.GetFileName(errorLog)));
             say($"[{implementation.Name}] ERROR: {e.Message} (details in {errorLog})");
-            return new ImplementationRun(implementation.Name, "error", [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
-                new Throughput(0, 0), new Latency(0, 0, 0, 0), new TimeToConsistency(0, 0, 0, 0), new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
+            return new ImplementationRun(implementation.Name, Verdict.Error, [e.Message], [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
+                new Throughput(0, 0), Latency.None, Latency.None, TimeToConsistency.None, new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
         }
         finally
         {
             if (links is not null) await links.DeleteAsync();
             await CleanUpAsync(postgres, rabbit, prefix, target);
         }
-    }
-
-    /// <summary>
-    /// pass or fail by the invariants — except that a run of a fault scenario in which no fault could apply (a
-    /// txbroker partition against local-table) proved nothing, and says so instead of passing.
-    /// </summary>
-    private static string Verdict(CheckResult check, Scenario scenario, IReadOnlyList<FaultRecord> faults)
-    {
-        if (!check.Valid) return "fail";
-        var noneApplied = scenario.Faults.Count > 0 && faults.All(f => f.Outcome == FaultOutcome.NotApplicable);
-        return noneApplied ? "not-applicable" : "pass";
     }
 
     /// <summary>
@@ -262,7 +275,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             absorbed.TryGetValue("checkBacksSent", out var sent) ? sent : null,
             absorbed.TryGetValue("checkBacksAnswered", out var answered) ? answered : null,
             absorbed.TryGetValue("unexpectedCheckBacks", out var unexpected) ? unexpected : null,
-            absorbed.TryGetValue("parked", out var parked) ? parked : null);
+            absorbed.TryGetValue("parked", out var parked) ? parked : null,
+            absorbed.TryGetValue("fencedByCheckBack", out var fenced) ? fenced : null);
     }
 
     /// <summary>

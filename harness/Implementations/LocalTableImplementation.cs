@@ -1,5 +1,6 @@
 using Dtx.Harness.Checking;
 using Dtx.LocalTable;
+using Dtx.Shared.Failpoints;
 using Dtx.Shared.Sql;
 
 namespace Dtx.Harness.Implementations;
@@ -25,6 +26,8 @@ public sealed class LocalTableImplementation : IImplementation
         // The order message's relay runs inside the initiator; the participant's relay only carries replies.
         Relay.AfterPublish => new("initiator", stepRole),
         Participant.AfterCommit => new("participant", stepRole),
+        // The participant replies through an outbox and relay of its own: the same relay code, in the participant's process.
+        StepRoles.ReplyRelayAfterPublish => new("participant", Relay.AfterPublish),
         _ => null,
     };
 
@@ -41,11 +44,14 @@ public sealed class LocalTableImplementation : IImplementation
     public async Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct)
     {
         await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        const string republished = "SELECT count(*) - count(DISTINCT message_id) FROM publish_log";
         return new Dictionary<string, long>
         {
             ["duplicatesDelivered"] = await BusinessProbe.DuplicatesDeliveredAsync(target, ct),
-            // Confirmed publishes of the same order message beyond its first.
-            ["republished"] = await Sql.ScalarAsync(inventory, "SELECT count(*) - count(DISTINCT message_id) FROM publish_log", ct),
+            // Confirmed publishes of the same message beyond its first: orders by the initiator's relay, replies by the
+            // participant's (half-message's dispatch log counts both kinds too).
+            ["republished"] = await Sql.ScalarAsync(inventory, republished, ct) + await Sql.ScalarAsync(orders, republished, ct),
         };
     }
 }

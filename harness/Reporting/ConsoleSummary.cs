@@ -1,6 +1,6 @@
 using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
-using Dtx.Harness.Services;
+using Dtx.Harness.Faults;
 using Spectre.Console;
 
 namespace Dtx.Harness.Reporting;
@@ -24,9 +24,9 @@ public static class ConsoleSummary
         table.AddEmptyRow();
         Row(table, result, "verdict", r => r.Verdict switch
         {
-            "pass" => "[green]pass[/]",
-            "not-applicable" => "[yellow]not applicable[/]",
-            var other => $"[red]{other}[/]",
+            Verdict.Pass => "[green]pass[/]",
+            Verdict.NotApplicable => "[yellow]not applicable[/]",
+            var other => $"[red]{Words.Of(other)}[/]",
         });
         Row(table, result, "requested / ok / fail / info", r => $"{r.Counts.Requested} / {r.Counts.Ok} / {r.Counts.Failed} / {r.Counts.Indeterminate}");
         Row(table, result, "created / rejected", r => $"{r.Counts.OrdersCreated} / {r.Counts.OrdersRejected}");
@@ -35,13 +35,15 @@ public static class ConsoleSummary
             Row(table, result, "check-backs sent / answered / unexpected, parked", r => r.Counts.CheckBacksSent is null
                 ? "—"
                 : $"{r.Counts.CheckBacksSent} / {r.Counts.CheckBacksAnswered} / {r.Counts.UnexpectedCheckBacks}, {r.Counts.Parked}");
-        Row(table, result, "crashes injected", r => r.Faults.Count(f => f.Kind == "crash" && f.Outcome == FaultOutcome.Injected).ToString());
+        Row(table, result, "faults injected / planned", r => $"{r.Faults.Count(f => f.Outcome == FaultOutcome.Injected)} / {r.Faults.Count(f => f.Outcome != FaultOutcome.UnexpectedExit)}");
         Row(table, result, "ok/s, latency p50 / p99", r => $"{r.Throughput.OkPerSecond:0.#}/s, {r.Latency.P50Ms:0} / {r.Latency.P99Ms:0} ms");
+        Row(table, result, "every request p50 / p99", r => $"{r.LatencyAllRequests.P50Ms:0} / {r.LatencyAllRequests.P99Ms:0} ms");
         Row(table, result, "time to consistency p50 / p99", r => $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0} ms");
         Row(table, result, "drain", r => r.Drain.Converged ? $"{r.Drain.Seconds:0.0} s" : "[red]not converged[/]");
         console.Write(table);
-        foreach (var run in result.Runs.Where(r => r.Error is not null))
-            console.MarkupLine($"[red]{Markup.Escape(run.Implementation)}: {Markup.Escape(run.Error!)}[/]");
+        foreach (var run in result.Runs)
+            foreach (var reason in run.Reasons)
+                console.MarkupLine($"{(run.Verdict == Verdict.NotApplicable ? "[yellow]" : "[red]")}{Markup.Escape(run.Implementation)} {Words.Of(run.Verdict)}: {Markup.Escape(reason)}[/]");
         console.MarkupLine($"report: {Markup.Escape(Path.Combine(runDirectory, "index.html"))}");
     }
 

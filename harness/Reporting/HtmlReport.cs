@@ -37,7 +37,8 @@ public static class HtmlReport
 
     private static void AppendRun(StringBuilder html, ImplementationRun run)
     {
-        html.Append($"<h2 class=\"{run.Verdict}\">{E(run.Implementation)}: {E(run.Verdict)}</h2>\n");
+        html.Append($"<h2 class=\"{Faults.Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Faults.Words.Of(run.Verdict))}</h2>\n");
+        foreach (var reason in run.Reasons) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
         if (run.Error is not null) html.Append($"<p class=\"error\">{E(run.Error)}</p>\n");
         html.Append("<table><tr><th>invariant</th><th>ok</th><th>violations</th><th>examples</th><th>meaning</th></tr>\n");
         foreach (var i in run.Invariants)
@@ -58,14 +59,11 @@ public static class HtmlReport
 
         html.Append("<table><tr><th>fault</th><th>target</th><th>step</th><th>from (s)</th><th>to (s)</th><th>outcome</th><th>note</th></tr>\n");
         foreach (var f in run.Faults)
-            html.Append($"<tr><td>{E(f.Kind)}</td><td>{E(f.Target)}</td><td>{E(f.Step ?? "")}</td><td>{f.AtSeconds:0.00}</td><td>{(f.EndSeconds is { } end ? end.ToString("0.00", CultureInfo.InvariantCulture) : "—")}</td><td>{E(Outcome(f.Outcome))}</td><td>{E(f.Note ?? "")}</td></tr>\n");
+            html.Append($"<tr><td>{E(Faults.Words.Of(f.Kind))}</td><td>{E(f.Target)}</td><td>{E(f.Step ?? "")}</td><td>{f.AtSeconds:0.00}</td><td>{(f.EndSeconds is { } end ? end.ToString("0.00", CultureInfo.InvariantCulture) : "—")}</td><td>{E(Faults.Words.Of(f.Outcome))}</td><td>{E(f.Note ?? "")}</td></tr>\n");
         html.Append("</table>\n<p>Logs: ");
         html.Append(string.Join(", ", run.Logs.Select(l => $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>")));
         html.Append("</p>\n");
     }
-
-    /// <summary>The outcome as result.json spells it (injected, not-triggered …).</summary>
-    private static string Outcome(Services.FaultOutcome outcome) => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(outcome.ToString());
 
     private static string Ms(double ms) => ms.ToString("0.#", CultureInfo.InvariantCulture) + " ms";
 

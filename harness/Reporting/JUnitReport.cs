@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Xml.Linq;
+using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 
 namespace Dtx.Harness.Reporting;
@@ -15,10 +16,17 @@ public static class JUnitReport
             : run.Invariants.Select(invariant => new XElement("testcase",
                 new XAttribute("classname", $"{result.Scenario}.{run.Implementation}"),
                 new XAttribute("name", invariant.Name),
-                run.Verdict == "not-applicable" ? new XElement("skipped", new XAttribute("message", "no fault of this scenario applies to " + run.Implementation)) :
+                run.Verdict == Verdict.NotApplicable ? new XElement("skipped", new XAttribute("message", "no fault of this scenario applies to " + run.Implementation)) :
                 invariant.Ok ? null : new XElement("failure",
                     new XAttribute("message", $"{invariant.Violations} violation(s)"),
-                    $"{invariant.Description}\nexamples: {string.Join(", ", invariant.Examples)}")))).ToList();
+                    $"{invariant.Description}\nexamples: {string.Join(", ", invariant.Examples)}")))
+                // What the run proved beyond the invariants: its faults fired, nothing died unplanned, the load made progress.
+                .Append(new XElement("testcase",
+                    new XAttribute("classname", $"{result.Scenario}.{run.Implementation}"),
+                    new XAttribute("name", "faults-and-progress"),
+                    run.Verdict == Verdict.NotApplicable ? new XElement("skipped", new XAttribute("message", "no fault of this scenario applies to " + run.Implementation)) :
+                    run.Verdict == Verdict.Pass || run.Reasons.All(r => run.Invariants.Any(i => !i.Ok && r.StartsWith(i.Name, StringComparison.Ordinal))) ? null :
+                    new XElement("failure", new XAttribute("message", string.Join("; ", run.Reasons)))))).ToList();
         return new XDocument(new XElement("testsuites",
             new XElement("testsuite",
                 new XAttribute("name", result.Scenario),

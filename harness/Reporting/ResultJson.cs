@@ -13,6 +13,9 @@ public static class ResultJson
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
+    /// <summary>The same names on one line: a JSON Lines file (the client history) holds one object a line.</summary>
+    public static readonly JsonSerializerOptions OneLine = new(Options) { WriteIndented = false };
+
     public static string Serialize(ScenarioResult result) => JsonSerializer.Serialize(result, Options);
 
     public static ScenarioResult Deserialize(string json) =>

@@ -1,4 +1,4 @@
-using Dtx.Shared.Failpoints;
+using Dtx.Harness.Faults;
 
 namespace Dtx.Harness.Scenarios;
 
@@ -15,9 +15,15 @@ public sealed record Scenario(
     IReadOnlyList<FaultPlan> Faults,
     TimeSpan DrainDeadline);
 
-/// <summary>An open-model load: arrivals at a fixed rate for a duration, whatever the answers.</summary>
-public sealed record LoadPlan(double Rate, TimeSpan Duration, TimeSpan RequestTimeout)
+/// <summary>
+/// An open-model load: arrivals at a fixed rate for a duration, whatever the answers. <see cref="MinCreatedShare"/> is
+/// the progress a run must make to pass: the share of requested orders that must end up created at the participant,
+/// so that a run in which the faults stopped everything cannot pass by having checked nothing.
+/// </summary>
+public sealed record LoadPlan(double Rate, TimeSpan Duration, TimeSpan RequestTimeout, double MinCreatedShare = LoadPlan.DefaultMinCreatedShare)
 {
+    public const double DefaultMinCreatedShare = 0.25;
+
     public int Requests => (int)Math.Floor(Rate * Duration.TotalSeconds);
 }
 
@@ -29,30 +35,3 @@ public sealed record BusinessPlan(int Skus, long StockPerSku, int Customers, int
 /// use short ones so that a run sees check-backs within seconds).
 /// </summary>
 public sealed record ProtocolTiming(TimeSpan ReplyTimeout, TimeSpan Lease, TimeSpan PollInterval, TimeSpan TxTimeout, TimeSpan CheckInterval, int MaxChecks);
-
-/// <summary>
-/// One fault, possibly repeated, at the times in <see cref="At"/> (seconds from the load's start). Three shapes:
-/// <list type="bullet">
-/// <item><c>crash</c> at a <see cref="Step"/>: a step role (DESIGN.md's table) that each implementation maps to its own
-///   failpoint and process, armed with <see cref="Action"/>; the process dies there and is restarted after <see cref="RestartAfter"/>;</item>
-/// <item><c>crash</c> of a server <see cref="Target"/> (<c>postgres</c> or <c>rabbitmq</c>): killed, and restarted on
-///   the same data and port after <see cref="RestartAfter"/>;</item>
-/// <item><c>pause</c> of a service <see cref="Target"/>: SIGSTOP, then SIGCONT after <see cref="Duration"/>;</item>
-/// <item>a network fault on <see cref="Links"/> for <see cref="Duration"/>: <c>partition</c> (the link is down),
-///   <c>latency</c> (<see cref="Latency"/> ± <see cref="Jitter"/> each way) or <c>reset-peer</c> (connections reset).</item>
-/// </list>
-/// </summary>
-public sealed record FaultPlan(string Kind, string? Step, string? Target, IReadOnlyList<TimeSpan> At, TimeSpan RestartAfter, FailpointSpec? Action, TimeSpan Duration = default)
-{
-    public static readonly IReadOnlySet<string> NetworkKinds = new HashSet<string> { "partition", "latency", "reset-peer" };
-
-    public IReadOnlyList<string> Links { get; init; } = [];
-    public TimeSpan Latency { get; init; }
-    public TimeSpan Jitter { get; init; }
-
-    public bool IsNetwork => NetworkKinds.Contains(Kind);
-
-    public static readonly IReadOnlySet<string> Servers = new HashSet<string> { "postgres", "rabbitmq" };
-
-    public bool IsServerCrash => Kind == "crash" && Target is not null && Servers.Contains(Target);
-}

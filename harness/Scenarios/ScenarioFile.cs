@@ -1,25 +1,35 @@
 using System.Globalization;
+using Dtx.Harness.Engine;
+using Dtx.Harness.Faults;
+using Dtx.Harness.Implementations;
 using Dtx.Shared.Failpoints;
 using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
+using YamlDotNet.RepresentationModel;
 
 namespace Dtx.Harness.Scenarios;
 
-/// <summary>Thrown for a scenario that cannot run; the message is one line that names the file and the field.</summary>
+/// <summary>Thrown for a scenario that cannot run; the message is one line that names the file, the line and the field.</summary>
 public sealed class ScenarioException(string message) : Exception(message);
 
 /// <summary>
-/// Reads a scenario file. The YAML maps onto plain mutable classes first, then is checked field by field into
-/// the immutable <see cref="Scenario"/>, so a typo is reported by name rather than ignored.
+/// Reads a scenario file. It walks the YAML nodes against the one schema below, so that every mistake — an unknown
+/// field, a bad number or duration, an unknown step role, link or service — is reported as
+/// <c>file:line: field problem; allowed …</c>, in the file's own words and never in .NET's.
 /// </summary>
 public static class ScenarioFile
 {
-    public static readonly IReadOnlySet<string> StepRoles = new HashSet<string>
-    {
-        "initiator.before-commit", "initiator.after-commit", "initiator.after-prepare", "broker.after-persist",
-        "relay.after-publish", "participant.after-commit", "initiator.after-reply", "checkback.before-answer",
-    };
+    private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "drain"];
+    private static readonly string[] LoadFields = ["rate", "duration", "requestTimeout", "minCreatedShare"];
+    private static readonly string[] BusinessFields = ["skus", "stockPerSku", "customers", "maxQty", "refuseShare"];
+    private static readonly string[] ProtocolFields = ["replyTimeout", "lease", "pollInterval", "txTimeout", "checkInterval", "maxChecks"];
+    private static readonly string[] DrainFields = ["deadline"];
+    private static readonly string[] FaultFields = ["kind", "at", "step", "action", "target", "restartAfter", "duration", "links", "latency", "jitter"];
+
+    /// <summary>Fault kinds as a file names them, the same words as result.json.</summary>
+    public static readonly IReadOnlyList<string> FaultKinds = Enum.GetValues<FaultKind>().Select(k => Words.Of(k)).ToList();
+
+    /// <summary>How long a delay, error or pause at a step stays armed when the file does not say.</summary>
+    public static readonly TimeSpan DefaultArmedFor = TimeSpan.FromSeconds(5);
 
     public static Scenario Load(string path)
     {
@@ -28,7 +38,7 @@ public static class ScenarioFile
         {
             text = File.ReadAllText(path);
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new ScenarioException($"cannot read scenario {path}: {e.Message}");
         }
@@ -37,180 +47,253 @@ public static class ScenarioFile
 
     public static Scenario Parse(string yaml, string source)
     {
-        Document doc;
+        var stream = new YamlStream();
         try
         {
-            doc = new DeserializerBuilder().WithNamingConvention(CamelCaseNamingConvention.Instance).Build().Deserialize<Document>(yaml)
-                  ?? throw new ScenarioException($"{source}: the file is empty");
+            stream.Load(new StringReader(yaml));
         }
         catch (YamlException e)
         {
-            throw new ScenarioException($"{source}: {e.Start.Line}:{e.Start.Column}: {(e.InnerException ?? e).Message}");
+            throw new ScenarioException($"{source}:{e.Start.Line}: not valid YAML: {(e.InnerException ?? e).Message}");
         }
+        if (stream.Documents.Count == 0) throw new ScenarioException($"{source}: the file is empty");
+        var root = new Section(source, "", stream.Documents[0].RootNode, TopFields);
 
-        var check = new Checker(source);
-        var name = check.Required(doc.Name, "name");
-        var load = doc.Load ?? new LoadDocument();
-        var business = doc.Business ?? new BusinessDocument();
-        var protocol = doc.Protocol ?? new ProtocolDocument();
+        var load = root.Child("load", LoadFields);
+        var business = root.Child("business", BusinessFields);
+        var protocol = root.Child("protocol", ProtocolFields);
+        var drain = root.Child("drain", DrainFields);
         return new Scenario(
-            name,
-            doc.Description ?? "",
+            root.Required("name"),
+            root.Text("description") ?? "",
             new LoadPlan(
-                check.Positive(load.Rate ?? 40, "load.rate"),
-                check.Duration(load.Duration ?? "20s", "load.duration"),
-                check.Duration(load.RequestTimeout ?? "5s", "load.requestTimeout")),
+                load.Positive("rate", 40),
+                load.Duration("duration", "20s"),
+                load.Duration("requestTimeout", "5s"),
+                load.Fraction("minCreatedShare", LoadPlan.DefaultMinCreatedShare)),
             new BusinessPlan(
-                (int)check.Positive(business.Skus ?? 8, "business.skus"),
-                (long)check.Positive(business.StockPerSku ?? 300, "business.stockPerSku"),
-                (int)check.Positive(business.Customers ?? 40, "business.customers"),
-                (int)check.Positive(business.MaxQty ?? 3, "business.maxQty"),
-                check.Fraction(business.RefuseShare ?? 0.1, "business.refuseShare")),
+                business.Count("skus", 8),
+                (long)business.Positive("stockPerSku", 300),
+                business.Count("customers", 40),
+                business.Count("maxQty", 3),
+                business.Fraction("refuseShare", 0.1)),
             new ProtocolTiming(
-                check.Duration(protocol.ReplyTimeout ?? "4s", "protocol.replyTimeout"),
-                check.Duration(protocol.Lease ?? "3s", "protocol.lease"),
-                check.Duration(protocol.PollInterval ?? "250ms", "protocol.pollInterval"),
-                check.Duration(protocol.TxTimeout ?? "2s", "protocol.txTimeout"),
-                check.Duration(protocol.CheckInterval ?? "1s", "protocol.checkInterval"),
-                (int)check.Positive(protocol.MaxChecks ?? 10, "protocol.maxChecks")),
-            (doc.Faults ?? []).Select((f, i) => check.Fault(f, $"faults[{i}]")).ToList(),
-            check.Duration(doc.Drain?.Deadline ?? "60s", "drain.deadline"));
+                protocol.Duration("replyTimeout", "4s"),
+                protocol.Duration("lease", "3s"),
+                protocol.Duration("pollInterval", "250ms"),
+                protocol.Duration("txTimeout", "2s"),
+                protocol.Duration("checkInterval", "1s"),
+                protocol.Count("maxChecks", 10)),
+            root.Sections("faults", FaultFields).Select(Fault).ToList(),
+            drain.Duration("deadline", "60s"));
     }
 
-    private sealed class Checker(string source)
+    private static FaultPlan Fault(Section fault)
     {
-        public string Required(string? value, string field) =>
-            string.IsNullOrWhiteSpace(value) ? throw Fail(field, "is required") : value;
+        var kindText = fault.Required("kind");
+        if (!FaultKinds.Contains(kindText)) throw fault.Fail("kind", $"'{kindText}' is not a fault kind; allowed: {string.Join(", ", FaultKinds)}");
+        var kind = Enum.GetValues<FaultKind>().Single(k => Words.Of(k) == kindText);
+        var at = fault.Durations("at", "when the fault happens, from the load's start, e.g. [3s, 8s]", allowZero: true);
 
-        public double Positive(double value, string field) => value > 0 ? value : throw Fail(field, $"must be positive, not {value}");
+        if (LinkFault.Effects.Contains(kind))
+        {
+            fault.Only(kindText, "links", "duration", "latency", "jitter");
+            var links = fault.Names("links", LinkNames, "the links to fault, e.g. [initiator-rabbitmq]");
+            return new LinkFault(at, kind, links, fault.Duration("duration", null),
+                kind == FaultKind.Latency ? fault.Duration("latency", null) : TimeSpan.Zero,
+                kind == FaultKind.Latency ? fault.Duration("jitter", "0ms", allowZero: true) : TimeSpan.Zero);
+        }
 
-        public double Fraction(double value, string field) => value is >= 0 and <= 1 ? value : throw Fail(field, $"must be between 0 and 1, not {value}");
+        var step = fault.Text("step");
+        var target = fault.Text("target");
+        if (step is not null && target is not null) throw fault.Fail("step", "and target do not go together: a fault hits a step role or a whole target");
+        if (step is not null)
+        {
+            fault.Only(kindText, "step", "action", "restartAfter", "duration");
+            if (!StepRoles.IsKnown(step)) throw fault.Fail("step", $"'{step}' is not a step role; allowed: {string.Join(", ", StepRoles.Names)}");
+            var action = fault.Action(kind);
+            if (kind != FaultKind.Crash && fault.Has("restartAfter")) throw fault.Fail("restartAfter", $"goes with a crash only, not with {kindText}");
+            if (kind == FaultKind.Crash && fault.Has("duration")) throw fault.Fail("duration", "does not go with a crash at a step: it lasts until the process dies");
+            return new StepFault(at, step, action, fault.Duration("restartAfter", "1s"), fault.Has("duration") ? fault.Duration("duration", null) : DefaultArmedFor);
+        }
+        if (target is null)
+            throw fault.Fail("", kind switch
+            {
+                FaultKind.Crash => "a crash needs a step (a step role such as initiator.after-commit) or a target (postgres, rabbitmq or a service)",
+                FaultKind.Pause => "target is required: the service to pause, e.g. participant (or a step, for a pause at one step)",
+                _ => $"{kindText} needs a step: the step role whose failpoint it arms",
+            });
+        if (kind == FaultKind.Crash)
+        {
+            fault.Only(kindText, "target", "restartAfter");
+            if (target is "postgres" or "rabbitmq")
+                return new ServerCrash(at, target == "postgres" ? Server.Postgres : Server.Rabbitmq, fault.Duration("restartAfter", "1s"));
+            if (!ServiceNames.Contains(target))
+                throw fault.Fail("target", $"'{target}' cannot be crashed; allowed: postgres, rabbitmq, {string.Join(", ", ServiceNames)}");
+            return new ServiceCrash(at, target, fault.Duration("restartAfter", "1s"));
+        }
+        if (kind == FaultKind.Pause)
+        {
+            fault.Only(kindText, "target", "duration");
+            if (!ServiceNames.Contains(target)) throw fault.Fail("target", $"'{target}' is not a service; allowed: {string.Join(", ", ServiceNames)}");
+            return new ServicePause(at, target, fault.Duration("duration", null));
+        }
+        throw fault.Fail("target", $"does not go with {kindText}, which hits a step: give a step instead");
+    }
 
-        public TimeSpan Duration(string text, string field)
+    /// <summary>Services of any implementation: what a crash or a pause can target.</summary>
+    private static IReadOnlyList<string> ServiceNames => ImplementationCatalog.All.SelectMany(i => i.Services).Distinct().Order().ToList();
+
+    /// <summary>Links of any implementation: what a network fault can name.</summary>
+    private static IReadOnlyList<string> LinkNames => ImplementationCatalog.All.SelectMany(Links.NamesFor).Distinct().Order().ToList();
+
+    /// <summary>One mapping of the file, read field by field; every error names the file, the line and the field's path.</summary>
+    private sealed class Section
+    {
+        private readonly string _source;
+        private readonly string _path;
+        private readonly YamlNode _node;
+        private readonly Dictionary<string, YamlNode> _fields = new();
+
+        public Section(string source, string path, YamlNode node, string[] allowed)
+        {
+            (_source, _path, _node) = (source, path, node);
+            if (node is YamlScalarNode { Value: null or "" or "~" } && path != "") return; // an empty section: all defaults
+            if (node is not YamlMappingNode mapping)
+                throw new ScenarioException($"{Where(node)}{(path == "" ? "the file" : path)} must be a mapping of fields; allowed: {string.Join(", ", allowed)}");
+            foreach (var (key, value) in mapping.Children)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? "";
+                if (!allowed.Contains(name))
+                    throw new ScenarioException($"{Where(key)}{Field(name)} is not a field here; allowed: {string.Join(", ", allowed)}");
+                _fields[name] = value;
+            }
+        }
+
+        public bool Has(string field) => _fields.ContainsKey(field);
+
+        public Section Child(string field, string[] allowed) =>
+            new(_source, Field(field), _fields.GetValueOrDefault(field) ?? new YamlScalarNode(""), allowed);
+
+        public IEnumerable<Section> Sections(string field, string[] allowed)
+        {
+            if (!_fields.TryGetValue(field, out var node) || node is YamlScalarNode { Value: null or "" or "~" }) return [];
+            if (node is not YamlSequenceNode list) throw Fail(field, "must be a list");
+            return list.Children.Select((item, i) => new Section(_source, $"{Field(field)}[{i}]", item, allowed)).ToList();
+        }
+
+        public string? Text(string field) => _fields.TryGetValue(field, out var node) ? Scalar(field, node) : null;
+
+        public string Required(string field) => Text(field) is { Length: > 0 } value ? value : throw Fail(field, "is required");
+
+        public double Positive(string field, double fallback)
+        {
+            var value = Number(field, fallback);
+            return value > 0 ? value : throw Fail(field, $"must be a positive number, not {Text(field)}");
+        }
+
+        public int Count(string field, int fallback)
+        {
+            var value = Number(field, fallback);
+            return value >= 1 && value <= int.MaxValue && value == Math.Floor(value)
+                ? (int)value
+                : throw Fail(field, $"must be a whole number of at least 1, not {Text(field)}");
+        }
+
+        public double Fraction(string field, double fallback)
+        {
+            var value = Number(field, fallback);
+            return value is >= 0 and <= 1 ? value : throw Fail(field, $"must be between 0 and 1, not {Text(field)}");
+        }
+
+        private double Number(string field, double fallback)
+        {
+            if (Text(field) is not { } text) return fallback;
+            return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value)
+                ? value
+                : throw Fail(field, $"must be a number, not '{text}'");
+        }
+
+        public TimeSpan Duration(string field, string? fallback, bool allowZero = false)
+        {
+            var text = Text(field) ?? fallback ?? throw Fail(field, "is required: a duration such as 500ms, 5s or 1m");
+            return ParseDuration(field, _fields.GetValueOrDefault(field), text, allowZero);
+        }
+
+        public IReadOnlyList<TimeSpan> Durations(string field, string what, bool allowZero)
+        {
+            var items = Items(field, what);
+            return items.Select((item, i) => ParseDuration($"{field}[{i}]", item, Scalar(field, item) ?? "", allowZero)).Order().ToList();
+        }
+
+        public IReadOnlyList<string> Names(string field, IReadOnlyList<string> allowed, string what)
+        {
+            var names = Items(field, what).Select(item => (Item: item, Name: Scalar(field, item) ?? "")).ToList();
+            foreach (var (item, name) in names)
+                if (!allowed.Contains(name))
+                    throw new ScenarioException($"{Where(item)}{Field(field)}: '{name}' is not one; allowed: {string.Join(", ", allowed)}");
+            return names.Select(n => n.Name).ToList();
+        }
+
+        /// <summary>The failpoint action at a step: the file's <c>action</c>, or the kind's own with <c>once</c>; it must be of that kind.</summary>
+        public FailpointSpec Action(FaultKind kind)
+        {
+            var kindName = Words.Of(kind);
+            var text = Text("action") ?? (kind is FaultKind.Crash or FaultKind.Error
+                ? kindName + "@once"
+                : throw Fail("action", $"is required for a {kindName} at a step, e.g. {kindName}(2s)@every(5)"));
+            FailpointSpec spec;
+            try
+            {
+                spec = FailpointSpec.Parse(text);
+            }
+            catch (FormatException e)
+            {
+                throw Fail("action", e.Message);
+            }
+            var actionKind = spec.Action.ToString().ToLowerInvariant();
+            return actionKind == kindName ? spec : throw Fail("action", $"'{text}' is a {actionKind}, but the fault's kind is {kindName}");
+        }
+
+        /// <summary>Refuses fields that do not go with this kind of fault (a latency on a crash, say).</summary>
+        public void Only(string kind, params string[] fields)
+        {
+            foreach (var field in _fields.Keys.Where(f => f is not ("kind" or "at") && !fields.Contains(f)))
+                throw Fail(field, $"does not go with this {kind}; it takes: kind, at, {string.Join(", ", fields)}");
+        }
+
+        public ScenarioException Fail(string field, string problem) =>
+            new($"{Where(_fields.GetValueOrDefault(field) ?? _node)}{(field == "" ? _path : Field(field))} {problem}");
+
+        private List<YamlNode> Items(string field, string what)
+        {
+            if (!_fields.TryGetValue(field, out var node)) throw Fail(field, $"is required: {what}");
+            var items = node is YamlSequenceNode list ? list.Children.ToList() : [node];
+            return items.Count > 0 ? items : throw Fail(field, $"is empty: {what}");
+        }
+
+        private TimeSpan ParseDuration(string field, YamlNode? node, string text, bool allowZero)
         {
             try
             {
                 var value = FailpointSpec.ParseDuration(text);
-                return value > TimeSpan.Zero ? value : throw Fail(field, "must be longer than zero");
+                if (value > TimeSpan.Zero || (allowZero && value == TimeSpan.Zero)) return value;
+                throw new FormatException("must be longer than zero");
             }
             catch (FormatException e)
             {
-                throw Fail(field, e.Message);
+                throw new ScenarioException($"{Where(node ?? _node)}{Field(field)}: {e.Message}");
             }
         }
 
-        public FaultPlan Fault(FaultDocument fault, string field)
+        private string? Scalar(string field, YamlNode node) => node switch
         {
-            var kind = Required(fault.Kind, field + ".kind");
-            if (kind is not ("crash" or "pause") && !FaultPlan.NetworkKinds.Contains(kind))
-                throw Fail(field + ".kind", $"'{kind}' is not a fault kind this harness knows; known: crash, pause, partition, latency, reset-peer");
-            if (fault.At is null || fault.At.Count == 0) throw Fail(field + ".at", "lists when the fault happens, e.g. [3s, 8s]");
-            var at = fault.At.Select((t, i) => Duration(t, $"{field}.at[{i}]")).Order().ToList();
-            var restartAfter = Duration(fault.RestartAfter ?? "1s", field + ".restartAfter");
+            YamlScalarNode scalar => scalar.Value,
+            _ => throw new ScenarioException($"{Where(node)}{Field(field)} must be a single value, not a list or mapping"),
+        };
 
-            if (FaultPlan.NetworkKinds.Contains(kind))
-            {
-                if (fault.Links is null || fault.Links.Count == 0)
-                    throw Fail(field + ".links", "lists the links to fault, e.g. [initiator-rabbitmq]; a link is SERVICE-postgres, SERVICE-rabbitmq, PRODUCER-txbroker, checkback-PRODUCER or load-initiator");
-                if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the link stays faulted, e.g. 5s");
-                var latency = kind == "latency" ? Duration(fault.Latency ?? "", field + ".latency") : TimeSpan.Zero;
-                var jitter = fault.Jitter is null ? TimeSpan.Zero : FailpointSpec.ParseDuration(fault.Jitter);
-                return new FaultPlan(kind, null, null, at, restartAfter, null, Duration(fault.Duration, field + ".duration"))
-                {
-                    Links = fault.Links,
-                    Latency = latency,
-                    Jitter = jitter,
-                };
-            }
+        private string Field(string name) => _path == "" ? name : $"{_path}.{name}";
 
-            if (kind == "pause")
-            {
-                if (fault.Target is null) throw Fail(field + ".target", "is required: the service to pause, e.g. participant");
-                if (fault.Step is not null) throw Fail(field + ".step", "does not go with a pause; a pause stops a whole service");
-                if (fault.Duration is null) throw Fail(field + ".duration", "is required: how long the service stays stopped, e.g. 5s");
-                return new FaultPlan(kind, null, fault.Target, at, restartAfter, null, Duration(fault.Duration, field + ".duration"));
-            }
-            if (fault.Step is null && fault.Target is null)
-                throw Fail(field, "a crash needs a step (a step role such as initiator.after-commit) or a target (postgres or rabbitmq)");
-            if (fault.Step is not null && fault.Target is not null)
-                throw Fail(field, "a crash takes a step or a target, not both");
-            if (fault.Target is not null)
-            {
-                if (!FaultPlan.Servers.Contains(fault.Target))
-                    throw Fail(field + ".target", $"'{fault.Target}' cannot be crashed by target; use postgres or rabbitmq (a service crashes at a step)");
-                return new FaultPlan(kind, null, fault.Target, at, restartAfter, null);
-            }
-            if (!StepRoles.Contains(fault.Step!))
-                throw Fail(field + ".step", $"'{fault.Step}' is not a step role; known: {string.Join(", ", StepRoles.Order())}");
-            FailpointSpec action;
-            try
-            {
-                action = FailpointSpec.Parse(fault.Action ?? "crash@once");
-            }
-            catch (FormatException e)
-            {
-                throw Fail(field + ".action", e.Message);
-            }
-            return new FaultPlan(kind, fault.Step, null, at, restartAfter, action);
-        }
-
-        private ScenarioException Fail(string field, string problem) => new($"{source}: {field} {problem}");
-    }
-
-    // The file's shape. Public setters only because YamlDotNet needs them; nothing outside this class sees these.
-    private sealed class Document
-    {
-        public string? Name { get; set; }
-        public string? Description { get; set; }
-        public LoadDocument? Load { get; set; }
-        public BusinessDocument? Business { get; set; }
-        public ProtocolDocument? Protocol { get; set; }
-        public List<FaultDocument>? Faults { get; set; }
-        public DrainDocument? Drain { get; set; }
-    }
-
-    private sealed class LoadDocument
-    {
-        public double? Rate { get; set; }
-        public string? Duration { get; set; }
-        public string? RequestTimeout { get; set; }
-    }
-
-    private sealed class BusinessDocument
-    {
-        public int? Skus { get; set; }
-        public long? StockPerSku { get; set; }
-        public int? Customers { get; set; }
-        public int? MaxQty { get; set; }
-        public double? RefuseShare { get; set; }
-    }
-
-    private sealed class ProtocolDocument
-    {
-        public string? ReplyTimeout { get; set; }
-        public string? Lease { get; set; }
-        public string? PollInterval { get; set; }
-        public string? TxTimeout { get; set; }
-        public string? CheckInterval { get; set; }
-        public int? MaxChecks { get; set; }
-    }
-
-    private sealed class FaultDocument
-    {
-        public string? Kind { get; set; }
-        public string? Step { get; set; }
-        public string? Target { get; set; }
-        public List<string>? At { get; set; }
-        public string? RestartAfter { get; set; }
-        public string? Action { get; set; }
-        public string? Duration { get; set; }
-        public List<string>? Links { get; set; }
-        public string? Latency { get; set; }
-        public string? Jitter { get; set; }
-    }
-
-    private sealed class DrainDocument
-    {
-        public string? Deadline { get; set; }
+        private string Where(YamlNode node) => node.Start.Line > 0 ? $"{_source}:{node.Start.Line}: " : $"{_source}: ";
     }
 }

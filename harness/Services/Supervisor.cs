@@ -1,23 +1,48 @@
-using System.Collections.Concurrent;
 using System.Net;
+using Dtx.Harness.Faults;
 using Dtx.Harness.Infrastructure;
 
 namespace Dtx.Harness.Services;
 
-/// <summary>
-/// Keeps an implementation's services running: starts them in order, waits until each answers, and restarts
-/// one that dies after its restart delay, recording the window as a fault. An exit nobody asked for (a bug, an
-/// out-of-memory kill) is restarted and recorded too, as an unexpected exit, so it cannot pass unnoticed.
-/// </summary>
-public sealed class Supervisor(string implementation, RunClock clock, string logDir, Action<string> say) : IAsyncDisposable
+/// <summary>How a control request ended: answered with a status, or not answered because the process it was meant for died.</summary>
+public sealed record ControlReply(HttpStatusCode? Status, string Body)
 {
-    private readonly string _implementation = implementation;
+    public static readonly ControlReply ProcessDied = new(null, "");
+    public bool Answered => Status is not null;
+    public bool Succeeded => Status is { } status && (int)status is >= 200 and < 300;
+}
+
+/// <summary>A process's death as the supervisor saw it: when, its exit code, and what it wrote to its log since it started.</summary>
+public sealed record Death(double AtSeconds, int ExitCode, string LastWords);
+
+/// <summary>
+/// A death the nemesis is about to cause. <see cref="Died"/> completes when the process dies; <see cref="Restarted"/>
+/// when its successor answers (with the time), or fails when it does not come back.
+/// </summary>
+public sealed class ExpectedDeath(TimeSpan restartAfter)
+{
+    public TimeSpan RestartAfter { get; } = restartAfter;
+    internal TaskCompletionSource<Death> DiedSource { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    internal TaskCompletionSource<double> RestartedSource { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    public Task<Death> Died => DiedSource.Task;
+    public Task<double> Restarted => RestartedSource.Task;
+}
+
+/// <summary>
+/// Keeps an implementation's services running: starts them in order, waits until each answers, and restarts one
+/// that dies. It only starts, watches, restarts, signals and relays control requests; which deaths were faults is the
+/// nemesis's to judge. An exit nobody expected (a bug, an out-of-memory kill) goes to the fault log as an
+/// unexpected exit, so it cannot pass unnoticed, and so does a restart that fails.
+/// </summary>
+public sealed class Supervisor(string implementation, RunClock clock, string logDir, FaultLog faults, Action<string> say) : IAsyncDisposable
+{
     private readonly RunClock _clock = clock;
     private readonly string _logDir = logDir;
+    private readonly FaultLog _faults = faults;
     private readonly Action<string> _say = say;
     private static readonly TimeSpan HealthPatience = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan UnexpectedRestartDelay = TimeSpan.FromSeconds(1);
     private readonly List<Service> _services = [];
-    private readonly ConcurrentQueue<FaultRecord> _faults = new();
     private readonly CancellationTokenSource _stopping = new();
     // A fresh connection per control request: a restarted service listens on the same port, and a kept-alive
     // connection to the process that died would fail the next request that happened to reuse it.
@@ -27,11 +52,16 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         DefaultRequestHeaders = { ConnectionClose = true },
     };
 
-    public IReadOnlyList<FaultRecord> Faults => [.. _faults.OrderBy(f => f.AtSeconds)];
+    public string Implementation => implementation;
+
+    public IEnumerable<string> Roles => _services.Select(s => s.Role);
 
     public Uri UrlOf(string service) => Find(service).Url;
 
-    /// <summary>Returns once the service answers; after a crash, once its restarted process does.</summary>
+    /// <summary>Whether this implementation runs a service of that name (a fault on one it lacks is not applicable).</summary>
+    public bool Has(string role) => _services.Any(s => s.Role == role);
+
+    /// <summary>Returns once the service answers; after a crash, once its restarted process does; fails if it did not come back.</summary>
     public Task WaitHealthyAsync(string service, CancellationToken ct = default) => Find(service).WaitHealthyAsync(ct);
 
     public async Task StartAsync(string role, IReadOnlyDictionary<string, string> options, int port, CancellationToken ct)
@@ -42,89 +72,25 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
     }
 
     /// <summary>
-    /// Arms a failpoint that kills the service and returns what came of it: <see cref="FaultOutcome.Injected"/> once the
-    /// process has died at that failpoint and its successor answers, <see cref="FaultOutcome.NotTriggered"/> when the step
-    /// was not reached within <paramref name="patience"/> (or the process died of something else first). The crash is
-    /// judged by the process itself — its log's <c>FAILPOINT CRASH</c> line — never by what became of the arming call:
-    /// under load the step can fire before the call's answer is read.
+    /// Announces that the service's current process is about to die, so that its death is not reported as unexpected
+    /// and its successor starts after <paramref name="restartAfter"/>. <see cref="Cancel"/> withdraws it.
     /// </summary>
-    public async Task<FaultOutcome> CrashAtAsync(string role, string failpoint, string spec, string stepRole, TimeSpan restartAfter, TimeSpan patience, CancellationToken ct)
-    {
-        var service = Find(role);
-        await service.WaitHealthyAsync(ct);
-        var crash = service.ExpectCrash(stepRole, failpoint, restartAfter);
-        var armed = await service.ControlAsync(HttpMethod.Put, $"/failpoints/{failpoint}", spec, ct);
-        if (armed.Answered && !armed.Succeeded)
-        {
-            service.CancelExpectation();
-            throw new InvalidOperationException($"arming {failpoint} on {role} was refused: {(int)armed.Status!} {armed.Body}");
-        }
-        if (armed.Answered && await Task.WhenAny(crash, Task.Delay(patience, ct)) != crash)
-        {
-            // Not reached in time: disarm. The step may still fire while the disarming call is on its way, so only an
-            // answer from the armed process saying it removed the failpoint proves it never fired.
-            var disarmed = await service.ControlAsync(HttpMethod.Delete, $"/failpoints/{failpoint}", null, ct);
-            if (disarmed.Answered && disarmed.Status == HttpStatusCode.NoContent && service.CancelExpectation())
-            {
-                _faults.Enqueue(new FaultRecord("crash", role, stepRole, _clock.Seconds, _clock.Seconds,
-                    $"not triggered within {patience.TotalSeconds:0}s: the step was never reached", FaultOutcome.NotTriggered));
-                return FaultOutcome.NotTriggered;
-            }
-        }
-        // It fired (or the process died some other way): the watcher has seen the death, or is about to, and
-        // resolves the expectation once the successor answers.
-        var outcome = await crash.WaitAsync(restartAfter + HealthPatience + TimeSpan.FromSeconds(10), ct);
-        if (outcome == FaultOutcome.NotTriggered)
-            _faults.Enqueue(new FaultRecord("crash", role, stepRole, _clock.Seconds, _clock.Seconds,
-                "not triggered: the process died of something else before the step was reached", FaultOutcome.NotTriggered));
-        if (outcome == FaultOutcome.RestartFailed)
-            throw new InvalidOperationException($"{_implementation} {role} did not come back after the crash at {stepRole}");
-        return outcome;
-    }
+    public ExpectedDeath ExpectDeath(string service, TimeSpan restartAfter) => Find(service).Expect(restartAfter);
 
-    /// <summary>Whether this implementation runs a service of that name (a pause of one it lacks is not applicable).</summary>
-    public bool Has(string role) => _services.Any(s => s.Role == role);
+    /// <summary>Withdraws an expectation; false when the process died first and the expectation was taken.</summary>
+    public bool Cancel(string service, ExpectedDeath expected) => Find(service).Withdraw(expected);
 
     /// <summary>
-    /// Stops the service's processes with SIGSTOP and lets them go on with SIGCONT after <paramref name="duration"/>:
-    /// a stall like a long GC pause or a stuck host. Sockets stay open; peers see silence, not a closed connection.
+    /// One control request to the service's current process (arm or disarm a failpoint, read them). A request can be
+    /// overtaken by its own effect — a failpoint it armed fires and kills the process before the answer is written —
+    /// so a failed request is tried again only while that same process is alive; once it is dead the reply is
+    /// <see cref="ControlReply.ProcessDied"/>, and whether that death was the fault is for the caller to judge.
     /// </summary>
-    public async Task PauseAsync(string role, TimeSpan duration, CancellationToken ct)
-    {
-        var service = Find(role);
-        await service.WaitHealthyAsync(ct);
-        var at = _clock.Seconds;
-        service.Signal(Signals.SIGSTOP);
-        try
-        {
-            await Task.Delay(duration, ct);
-        }
-        finally
-        {
-            // Even when the run is cancelled: a stopped process ignores SIGTERM until it is continued.
-            service.Signal(Signals.SIGCONT);
-        }
-        _faults.Enqueue(new FaultRecord("pause", role, null, at, _clock.Seconds));
-    }
+    public Task<ControlReply> ControlAsync(string service, HttpMethod method, string path, string? body, CancellationToken ct) =>
+        Find(service).ControlAsync(method, path, body, ct);
 
-    /// <summary>Records a fault the nemesis made outside any service (a server crash).</summary>
-    public void Record(FaultRecord fault) => _faults.Enqueue(fault);
-
-    /// <summary>Heals: disarms every failpoint and waits until every service answers.</summary>
-    public async Task HealAsync(CancellationToken ct)
-    {
-        foreach (var service in _services)
-        {
-            // A failpoint armed with a repeating trigger can kill the process between its health answer and the
-            // disarming call; the restarted process has nothing armed, but it must answer before we go on.
-            for (var attempt = 1; ; attempt++)
-            {
-                await service.WaitHealthyAsync(ct);
-                var cleared = await service.ControlAsync(HttpMethod.Delete, "/failpoints", null, ct);
-                if (cleared.Answered || attempt == 3) break;
-            }
-        }
-    }
+    /// <summary>Sends a signal to the service's process group: SIGSTOP and SIGCONT pause it, SIGKILL crashes it.</summary>
+    public void Signal(string service, int signal) => Find(service).Signal(signal);
 
     /// <summary>Stops the services for good (no restarts from here on), politely first.</summary>
     public async Task StopAllAsync()
@@ -140,15 +106,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
     }
 
     private Service Find(string role) =>
-        _services.FirstOrDefault(s => s.Role == role) ?? throw new ArgumentException($"{_implementation} has no running service '{role}'");
-
-    /// <summary>How a control request ended: answered with a status, or not answered because the process it was meant for died.</summary>
-    private sealed record ControlReply(HttpStatusCode? Status, string Body)
-    {
-        public static readonly ControlReply ProcessDied = new(null, "");
-        public bool Answered => Status is not null;
-        public bool Succeeded => Status is { } status && (int)status is >= 200 and < 300;
-    }
+        _services.FirstOrDefault(s => s.Role == role) ?? throw new ArgumentException($"{implementation} has no running service '{role}'");
 
     private sealed class Service(Supervisor owner, string role, IReadOnlyDictionary<string, string> options, int port)
     {
@@ -159,12 +117,12 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         private ChildProcess? _process;
         private long _logOffset;
         private TaskCompletionSource _healthy = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private Expectation? _expected;
+        private ExpectedDeath? _expected;
         private int _launches;
 
         public string Role => role;
         public Uri Url { get; } = new($"http://127.0.0.1:{port}");
-        private string LogPath => Path.Combine(owner._logDir, $"{owner._implementation}-{role}.log");
+        private string LogPath => Path.Combine(owner._logDir, $"{owner.Implementation}-{role}.log");
 
         public async Task StartAsync(CancellationToken ct)
         {
@@ -174,25 +132,17 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
         public Task WaitHealthyAsync(CancellationToken ct) => _healthy.Task.WaitAsync(ct);
 
-        /// <summary>Completes with the crash's outcome once the process has died and its successor answers (or failed to).</summary>
-        public Task<FaultOutcome> ExpectCrash(string stepRole, string failpoint, TimeSpan restartAfter)
+        public ExpectedDeath Expect(TimeSpan restartAfter)
         {
-            var expectation = new Expectation(stepRole, failpoint, restartAfter);
-            _expected = expectation;
-            return expectation.Outcome.Task;
+            var expected = new ExpectedDeath(restartAfter);
+            _expected = expected;
+            return expected;
         }
 
-        /// <summary>False when the watcher already took the expectation: the process died after all.</summary>
-        public bool CancelExpectation() => Interlocked.Exchange(ref _expected, null) is not null;
+        public bool Withdraw(ExpectedDeath expected) => Interlocked.CompareExchange(ref _expected, null, expected) == expected;
 
         public void Signal(int signal) => _process?.Signal(signal);
 
-        /// <summary>
-        /// One control request to the process that runs now. A request can be overtaken by its own effect — a
-        /// failpoint it armed fires and kills the process before the answer is written — so a request that fails is
-        /// only tried again while that same process is alive; once it is dead the answer is <see cref="ControlReply.ProcessDied"/>,
-        /// and whether the death was the fault is for the watcher to tell from the process's log.
-        /// </summary>
         public async Task<ControlReply> ControlAsync(HttpMethod method, string path, string? body, CancellationToken ct)
         {
             var process = _process!;
@@ -210,7 +160,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                     if (await DiedAsync(process, ct)) return ControlReply.ProcessDied;
                     var why = e.Message + (e.InnerException is { } inner ? ": " + inner.Message : "");
                     if (attempt == ControlAttempts)
-                        throw new InvalidOperationException($"{method} {path} on {owner._implementation} {role} failed {ControlAttempts} times although the process is alive: {why}", e);
+                        throw new InvalidOperationException($"{method} {path} on {owner.Implementation} {role} failed {ControlAttempts} times although the process is alive: {why}", e);
                     // Said, not swallowed: a control request to a live service should not fail, and the run's log must show it.
                     owner._say($"{method} {path} on {role} failed ({why}); the process is alive, trying again");
                     await Task.Delay(200, ct);
@@ -242,12 +192,12 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
             // would turn one crash into a crash loop on the message that is redelivered to it.
             var settings = _launches++ == 0 ? options : options.Where(kv => kv.Key != "failpoints").ToDictionary();
             _logOffset = LogFile.Length(LogPath);
-            _process = ServiceLauncher.Start(owner._implementation, role, settings, LogPath);
+            _process = ServiceLauncher.Start(owner.Implementation, role, settings, LogPath);
             var deadline = DateTime.UtcNow + HealthPatience;
             while (true)
             {
                 if (_process.HasExited)
-                    throw new InvalidOperationException($"{owner._implementation} {role} exited with code {await _process.Exited} while starting; see {LogPath}:{Environment.NewLine}{LogFile.Tail(LogPath, 15)}");
+                    throw new InvalidOperationException($"{owner.Implementation} {role} exited with code {await _process.Exited} while starting; see {LogPath}:{Environment.NewLine}{LogFile.Tail(LogPath, 15)}");
                 try
                 {
                     using var response = await Control.GetAsync(new Uri(Url, "/health"), ct);
@@ -258,7 +208,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                     // Not listening yet.
                 }
                 if (DateTime.UtcNow > deadline)
-                    throw new TimeoutException($"{owner._implementation} {role} did not answer on {Url} within {HealthPatience.TotalSeconds:0}s; see {LogPath}");
+                    throw new TimeoutException($"{owner.Implementation} {role} did not answer on {Url} within {HealthPatience.TotalSeconds:0}s; see {LogPath}");
                 await Task.Delay(100, ct);
             }
             _healthy.TrySetResult();
@@ -276,11 +226,9 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                 // Anyone who waits for this service from now on waits for the restarted process.
                 _healthy = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 var expected = Interlocked.Exchange(ref _expected, null);
-                // The process's own last words decide whether this was the planned crash: the failpoint writes its line
-                // unbuffered just before the SIGKILL, while any other death (a bug, an OOM kill) leaves no such line.
-                var atStep = expected is not null && FiredInLog(expected.Failpoint);
-                var restartAfter = atStep ? expected!.RestartAfter : TimeSpan.FromSeconds(1);
-                owner._say($"{owner._implementation} {role} died (exit {code}) at {diedAt:0.0}s{(atStep ? $" at {expected!.StepRole}" : ", unexpectedly")}; restarting in {restartAfter.TotalSeconds:0.#}s");
+                expected?.DiedSource.TrySetResult(new Death(diedAt, code, LogFile.ReadFrom(LogPath, _logOffset)));
+                var restartAfter = expected?.RestartAfter ?? UnexpectedRestartDelay;
+                owner._say($"{owner.Implementation} {role} died (exit {code}) at {diedAt:0.0}s{(expected is null ? ", unexpectedly" : "")}; restarting in {restartAfter.TotalSeconds:0.#}s");
                 try
                 {
                     await Task.Delay(restartAfter, stopping);
@@ -292,26 +240,18 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                 }
                 catch (Exception e)
                 {
-                    owner._faults.Enqueue(new FaultRecord("crash", role, atStep ? expected!.StepRole : null, diedAt, null,
-                        $"restart failed: {e.Message}", FaultOutcome.RestartFailed));
-                    expected?.Outcome.TrySetResult(FaultOutcome.RestartFailed);
+                    // An expected death's failed restart is recorded by whoever expected it, against its planned fault.
+                    if (expected is null)
+                        owner._faults.Record(new FaultRecord(FaultKind.Crash, role, null, diedAt, null, $"restart failed after an unexpected exit: {e.Message}", FaultOutcome.RestartFailed));
+                    expected?.RestartedSource.TrySetException(e);
                     // Nobody may wait for this service forever: every later wait fails with the reason.
-                    _healthy.TrySetException(new InvalidOperationException($"{owner._implementation} {role} did not restart: {e.Message}", e));
+                    _healthy.TrySetException(new InvalidOperationException($"{owner.Implementation} {role} did not restart: {e.Message}", e));
                     return;
                 }
-                owner._faults.Enqueue(atStep
-                    ? new FaultRecord("crash", role, expected!.StepRole, diedAt, owner._clock.Seconds)
-                    : new FaultRecord("crash", role, null, diedAt, owner._clock.Seconds, $"unexpected exit (code {code})", FaultOutcome.UnexpectedExit));
-                expected?.Outcome.TrySetResult(atStep ? FaultOutcome.Injected : FaultOutcome.NotTriggered);
+                if (expected is null)
+                    owner._faults.Record(new FaultRecord(FaultKind.Crash, role, null, diedAt, owner._clock.Seconds, $"unexpected exit (code {code})", FaultOutcome.UnexpectedExit));
+                expected?.RestartedSource.TrySetResult(owner._clock.Seconds);
             }
-        }
-
-        private bool FiredInLog(string failpoint) =>
-            LogFile.ReadFrom(LogPath, _logOffset).Split('\n').Any(line => line.TrimEnd().EndsWith($"FAILPOINT CRASH {failpoint}", StringComparison.Ordinal));
-
-        private sealed record Expectation(string StepRole, string Failpoint, TimeSpan RestartAfter)
-        {
-            public TaskCompletionSource<FaultOutcome> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
     }
 }

@@ -13,7 +13,7 @@ namespace Dtx.HalfMessage;
 /// </summary>
 public static class CheckBack
 {
-    public const string BeforeAnswer = "checkback.before-answer";
+    public const string BeforeAnswer = StepRoles.CheckBackBeforeAnswer;
 
     public static void Map(WebApplication app) => app.MapPost("/checkback/{txId}",
         async (string txId, NpgsqlDataSource db, Failpoints failpoints, CancellationToken ct) =>

@@ -19,7 +19,7 @@ namespace Dtx.HalfMessage;
 /// </summary>
 public sealed class Dispatcher
 {
-    public const string AfterPublish = "relay.after-publish";
+    public const string AfterPublish = StepRoles.RelayAfterPublish;
 
     private static readonly TimeSpan FailedPublishBackoff = TimeSpan.FromSeconds(1);
     private readonly NpgsqlDataSource _db;

@@ -25,10 +25,10 @@ namespace Dtx.HalfMessage;
 /// </summary>
 public sealed class Initiator : IServiceRole
 {
-    public const string AfterPrepare = "initiator.after-prepare";
-    public const string BeforeCommit = "initiator.before-commit";
-    public const string AfterCommit = "initiator.after-commit";
-    public const string AfterReply = "initiator.after-reply";
+    public const string AfterPrepare = StepRoles.InitiatorAfterPrepare;
+    public const string BeforeCommit = StepRoles.InitiatorBeforeCommit;
+    public const string AfterCommit = StepRoles.InitiatorAfterCommit;
+    public const string AfterReply = StepRoles.InitiatorAfterReply;
     public const string ProducerGroup = "inventory";
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterPrepare, BeforeCommit, AfterCommit, CheckBack.BeforeAnswer, AfterReply];

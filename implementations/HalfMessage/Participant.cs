@@ -19,7 +19,7 @@ namespace Dtx.HalfMessage;
 /// </summary>
 public sealed class Participant : IServiceRole
 {
-    public const string AfterCommit = "participant.after-commit";
+    public const string AfterCommit = StepRoles.ParticipantAfterCommit;
     public const string ProducerGroup = "orders";
     private const string InboxConsumer = "orders";
 

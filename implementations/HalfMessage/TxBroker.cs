@@ -51,7 +51,7 @@ public sealed record PrepareRequest(string? TxId, string? ProducerGroup, string?
 /// </summary>
 public sealed class TxBroker : IServiceRole
 {
-    public const string AfterPersist = "broker.after-persist";
+    public const string AfterPersist = StepRoles.BrokerAfterPersist;
 
     /// <summary>The txbroker's settings; the defaults are RocketMQ's broker defaults (BrokerConfig, research/rocketmq.md §2).</summary>
     public sealed record Settings(

@@ -24,9 +24,9 @@ namespace Dtx.LocalTable;
 /// </summary>
 public sealed class Initiator : IServiceRole
 {
-    public const string BeforeCommit = "initiator.before-commit";
-    public const string AfterCommit = "initiator.after-commit";
-    public const string AfterReply = "initiator.after-reply";
+    public const string BeforeCommit = StepRoles.InitiatorBeforeCommit;
+    public const string AfterCommit = StepRoles.InitiatorAfterCommit;
+    public const string AfterReply = StepRoles.InitiatorAfterReply;
 
     public IReadOnlyList<string> Failpoints { get; } = [BeforeCommit, AfterCommit, Relay.AfterPublish, AfterReply];
 

@@ -86,18 +86,22 @@ public static class Outbox
     public static async Task MarkPublishedAsync(NpgsqlDataSource db, Message message, TimeSpan replyTimeout, CancellationToken ct)
     {
         await using var mark = db.CreateCommand(message.AwaitReply
-            ? """
-              UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = @id;
-              INSERT INTO publish_log (message_id) VALUES (@message_id);
-              """
-            : """
-              DELETE FROM outbox WHERE id = @id;
-              INSERT INTO publish_log (message_id) VALUES (@message_id);
-              """);
+            ? "UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = @id"
+            : "DELETE FROM outbox WHERE id = @id");
         mark.Parameters.AddWithValue("id", message.Id);
-        mark.Parameters.AddWithValue("message_id", message.MessageId);
         mark.Parameters.AddWithValue("reply_timeout", replyTimeout);
         await mark.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>
+    /// Records a publish the broker confirmed, before the row is marked: a relay that dies between the two (the
+    /// <c>relay.after-publish</c> step) has still published once, and its successor's publish counts as a republish.
+    /// </summary>
+    public static async Task LogPublishedAsync(NpgsqlDataSource db, Message message, CancellationToken ct)
+    {
+        await using var log = db.CreateCommand("INSERT INTO publish_log (message_id) VALUES (@message_id)");
+        log.Parameters.AddWithValue("message_id", message.MessageId);
+        await log.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>Gives a claimed row back after a failed publish, with a back-off so a broken broker is not hammered.</summary>

@@ -19,7 +19,7 @@ namespace Dtx.LocalTable;
 /// </summary>
 public sealed class Participant : IServiceRole
 {
-    public const string AfterCommit = "participant.after-commit";
+    public const string AfterCommit = StepRoles.ParticipantAfterCommit;
     private const string InboxConsumer = "orders";
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterCommit, Relay.AfterPublish];

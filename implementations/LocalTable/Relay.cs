@@ -16,7 +16,7 @@ namespace Dtx.LocalTable;
 /// </summary>
 public sealed class Relay
 {
-    public const string AfterPublish = "relay.after-publish";
+    public const string AfterPublish = StepRoles.RelayAfterPublish;
 
     private static readonly TimeSpan FailedPublishBackoff = TimeSpan.FromSeconds(1);
     private readonly NpgsqlDataSource _db;
@@ -63,6 +63,7 @@ public sealed class Relay
             return;
         }
         if (message.Attempts > 1) _log.LogInformation("republished {MessageId} (attempt {Attempt})", message.MessageId, message.Attempts);
+        await Outbox.LogPublishedAsync(_db, message, stopping);
         await _failpoints.HitAsync(AfterPublish, stopping);
         await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
     }

@@ -5,13 +5,14 @@ namespace Dtx.Shared.Failpoints;
 
 public enum FailpointAction { Crash, Delay, Error, Pause }
 
-public enum FailpointTrigger { Once, EveryNth, Probability, Always }
+public enum FailpointTrigger { Once, EveryNth, Probability, Always, Nth }
 
 /// <summary>
 /// What an armed failpoint does and when. Written as text so that a scenario file, a command line and the HTTP
 /// control endpoint all say it the same way:
-/// <c>crash</c>, <c>crash@once</c>, <c>delay(250ms)@every(3)</c>, <c>error@p(0.1,seed=42)</c>, <c>pause(2s)@always</c>.
-/// The trigger defaults to <c>once</c>. Pause blocks like delay but is meant for long holds (a stuck process).
+/// <c>crash</c>, <c>crash@once</c>, <c>crash@nth(50)</c>, <c>delay(250ms)@every(3)</c>, <c>error@p(0.1,seed=42)</c>, <c>pause(2s)@always</c>.
+/// The trigger defaults to <c>once</c> (the next hit); <c>nth(N)</c> fires once, at the Nth hit after arming.
+/// <see cref="Every"/> is the N of both <c>every(N)</c> and <c>nth(N)</c>. Pause blocks like delay but is meant for long holds (a stuck process).
 /// </summary>
 public sealed partial record FailpointSpec(
     FailpointAction Action,
@@ -48,8 +49,10 @@ public sealed partial record FailpointSpec(
             "always" => spec with { Trigger = FailpointTrigger.Always },
             "every" when int.TryParse(argument, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
                 => spec with { Trigger = FailpointTrigger.EveryNth, Every = n },
+            "nth" when int.TryParse(argument, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1
+                => spec with { Trigger = FailpointTrigger.Nth, Every = n },
             "p" => ParseProbability(spec, argument, text),
-            _ => throw new FormatException($"'{text}': the trigger must be once, always, every(N≥1) or p(0..1[,seed=N])"),
+            _ => throw new FormatException($"'{text}': the trigger must be once, nth(N≥1), always, every(N≥1) or p(0..1[,seed=N])"),
         };
     }
 
@@ -79,6 +82,9 @@ public sealed partial record FailpointSpec(
         };
     }
 
+    /// <summary>True when the failpoint fires at most once and is then disarmed.</summary>
+    public bool FiresOnce => Trigger is FailpointTrigger.Once or FailpointTrigger.Nth;
+
     /// <summary>The inverse of <see cref="ParseDuration"/>, in milliseconds: what the harness puts on a service's command line.</summary>
     public static string FormatDuration(TimeSpan value) => value.TotalMilliseconds.ToString(CultureInfo.InvariantCulture) + "ms";
 
@@ -94,6 +100,7 @@ public sealed partial record FailpointSpec(
             FailpointTrigger.Once => "once",
             FailpointTrigger.Always => "always",
             FailpointTrigger.EveryNth => $"every({Every})",
+            FailpointTrigger.Nth => $"nth({Every})",
             _ => $"p({Probability.ToString(CultureInfo.InvariantCulture)},seed={Seed})",
         };
         return $"{action}@{trigger}";

@@ -16,6 +16,8 @@ public sealed class Failpoints(ILogger<Failpoints> log)
 {
     private readonly ConcurrentDictionary<string, Armed> _armed = new();
     private readonly ConcurrentDictionary<string, long> _hits = new();
+    // How often each one fired: the harness's evidence that a delay, error or pause it armed did something.
+    private readonly ConcurrentDictionary<string, long> _fired = new();
     private readonly HashSet<string> _declared = [];
 
     /// <summary>The names this service has, so that arming a misspelt one is refused instead of silently never firing.</summary>
@@ -46,14 +48,20 @@ public sealed class Failpoints(ILogger<Failpoints> log)
 
     public IReadOnlyDictionary<string, object> Describe() => _declared.Order().ToDictionary(
         name => name,
-        name => (object)new { armed = _armed.TryGetValue(name, out var a) ? a.Spec.ToString() : null, hits = _hits.GetValueOrDefault(name) });
+        name => (object)new
+        {
+            armed = _armed.TryGetValue(name, out var a) ? a.Spec.ToString() : null,
+            hits = _hits.GetValueOrDefault(name),
+            fired = _fired.GetValueOrDefault(name),
+        });
 
     public ValueTask HitAsync(string name, CancellationToken ct = default)
     {
         Debug.Assert(_declared.Contains(name), $"undeclared failpoint {name}");
         _hits.AddOrUpdate(name, 1, (_, n) => n + 1);
         if (!_armed.TryGetValue(name, out var armed) || !armed.Fires()) return ValueTask.CompletedTask;
-        if (armed.Spec.Trigger == FailpointTrigger.Once) _armed.TryRemove(new(name, armed));
+        if (armed.Spec.FiresOnce) _armed.TryRemove(new(name, armed));
+        _fired.AddOrUpdate(name, 1, (_, n) => n + 1);
         return ExecuteAsync(name, armed.Spec, ct);
     }
 
@@ -93,6 +101,7 @@ public sealed class Failpoints(ILogger<Failpoints> log)
             {
                 // Two requests can reach a once-armed point together; only the first may fire.
                 FailpointTrigger.Once => hit == 1,
+                FailpointTrigger.Nth => hit == Spec.Every,
                 FailpointTrigger.Always => true,
                 FailpointTrigger.EveryNth => hit % Spec.Every == 0,
                 _ => Draw() < Spec.Probability,

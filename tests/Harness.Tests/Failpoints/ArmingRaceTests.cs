@@ -1,8 +1,9 @@
 using System.Net.Http.Json;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Infrastructure;
-using Dtx.Harness.Services;
+using Dtx.Harness.Faults;
 using Dtx.Shared.Business;
+using Dtx.Shared.Failpoints;
 using Dtx.Tests.Infrastructure;
 using Dtx.Tests.Support;
 using Xunit;
@@ -18,7 +19,8 @@ namespace Dtx.Tests.Failpoints;
 [Collection(ServersCollection.Name)]
 public sealed class ArmingRaceTests(ServersFixture servers, ITestOutputHelper output)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(10);
+    private static readonly StepFault CrashAfterCommit = new([TimeSpan.Zero], StepRoles.InitiatorAfterCommit,
+        FailpointSpec.Parse("crash@once"), RestartAfter: TimeSpan.FromMilliseconds(200), ArmedFor: TimeSpan.Zero);
 
     [Fact]
     public async Task A_crash_armed_on_a_step_hit_continuously_is_injected_every_time()
@@ -27,17 +29,17 @@ public sealed class ArmingRaceTests(ServersFixture servers, ITestOutputHelper ou
         using var traffic = new Traffic(rig.Supervisor.UrlOf("initiator"));
 
         const int crashes = 6;
+        var nemesis = rig.Nemesis();
         for (var i = 0; i < crashes; i++)
         {
             await traffic.WaitForCommitsAsync(20);
-            var outcome = await rig.Supervisor.CrashAtAsync("initiator", "initiator.after-commit", "crash@once", "initiator.after-commit",
-                TimeSpan.FromMilliseconds(200), Patience, default);
-            Assert.Equal(FaultOutcome.Injected, outcome);
+            await nemesis.RunAsync([CrashAfterCommit], default);
+            Assert.Equal(FaultOutcome.Injected, rig.Faults.All.Last().Outcome);
         }
         await traffic.StopAsync();
         output.WriteLine($"{traffic.Committed} orders committed, {traffic.Unanswered} unanswered, during {crashes} crashes");
 
-        var recorded = rig.Supervisor.Faults;
+        var recorded = rig.Faults.All;
         Assert.Equal(crashes, recorded.Count);
         Assert.All(recorded, f =>
         {
@@ -63,13 +65,12 @@ public sealed class ArmingRaceTests(ServersFixture servers, ITestOutputHelper ou
         // before the step was ever reached. The call fails with the process — as in the race — but there is no
         // FAILPOINT CRASH line, so the planned crash did not happen.
         ProcessTable.Signal(pid, Signals.SIGSTOP);
-        var crash = rig.Supervisor.CrashAtAsync("initiator", "initiator.after-commit", "crash@once", "initiator.after-commit",
-            TimeSpan.FromMilliseconds(200), Patience, default);
+        var crash = rig.Nemesis().RunAsync([CrashAfterCommit], default);
         await Task.Delay(500);
         ProcessTable.Signal(pid, Signals.SIGKILL);
 
-        Assert.Equal(FaultOutcome.NotTriggered, await crash);
-        var faults = rig.Supervisor.Faults;
+        await crash;
+        var faults = rig.Faults.All;
         Assert.Contains(faults, f => f.Outcome == FaultOutcome.UnexpectedExit && f.Step is null);
         Assert.Contains(faults, f => f.Outcome == FaultOutcome.NotTriggered && f.Step == "initiator.after-commit");
         Assert.DoesNotContain(faults, f => f.Outcome == FaultOutcome.Injected);
@@ -80,16 +81,15 @@ public sealed class ArmingRaceTests(ServersFixture servers, ITestOutputHelper ou
     {
         await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
 
-        var outcome = await rig.Supervisor.CrashAtAsync("initiator", "initiator.after-commit", "crash@once", "initiator.after-commit",
-            TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), default);
+        await rig.Nemesis().RunAsync([CrashAfterCommit], default);
 
-        Assert.Equal(FaultOutcome.NotTriggered, outcome);
-        var fault = Assert.Single(rig.Supervisor.Faults);
+        var fault = Assert.Single(rig.Faults.All);
         Assert.Equal(FaultOutcome.NotTriggered, fault.Outcome);
+        Assert.Contains("initiator.after-commit", fault.Note);
         // Disarmed: an order placed now commits and is answered instead of killing the process.
         using var response = await rig.PlaceAsync(new PlaceOrder("o-after", "sku-01", 1, "c-1"));
         Assert.True(response.IsSuccessStatusCode);
-        Assert.Single(rig.Supervisor.Faults);
+        Assert.Single(rig.Faults.All);
     }
 
     private static int InitiatorPid(Rig rig)

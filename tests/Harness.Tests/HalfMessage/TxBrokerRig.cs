@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Dtx.Harness.Faults;
 using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Services;
 using Dtx.HalfMessage;
@@ -27,10 +28,12 @@ public sealed class TxBrokerRig : IAsyncDisposable
     private readonly HttpClient _http;
     private readonly IConnection _amqp;
     private readonly IChannel _channel;
+    private readonly FaultLog _faults;
 
-    private TxBrokerRig(Supervisor supervisor, string queue, IConnection amqp, IChannel channel)
+    private TxBrokerRig(Supervisor supervisor, FaultLog faults, string queue, IConnection amqp, IChannel channel)
     {
         Supervisor = supervisor;
+        _faults = faults;
         Queue = queue;
         _amqp = amqp;
         _channel = channel;
@@ -71,14 +74,15 @@ public sealed class TxBrokerRig : IAsyncDisposable
             ["poll-interval"] = "100ms",
         };
         if (failpoints is not null) options["failpoints"] = failpoints;
-        var supervisor = new Supervisor(HalfMessageService.Name, new RunClock(), servers.LogDir, _ => { });
+        var faults = new FaultLog();
+        var supervisor = new Supervisor(HalfMessageService.Name, new RunClock(), servers.LogDir, faults, _ => { });
         await supervisor.StartAsync(Role, options, port, default);
 
         var queue = $"test.{tag}.orders";
         var amqp = await new ConnectionFactory { Uri = new Uri(servers.RabbitMq.AmqpUri) }.CreateConnectionAsync();
         var channel = await amqp.CreateChannelAsync();
         await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false);
-        var rig = new TxBrokerRig(supervisor, queue, amqp, channel);
+        var rig = new TxBrokerRig(supervisor, faults, queue, amqp, channel);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) =>
         {
@@ -159,7 +163,7 @@ public sealed class TxBrokerRig : IAsyncDisposable
     }
 
     public Task<int> RestartedAsync(int crashes) =>
-        Eventually.HoldsAsync(() => Task.FromResult(Supervisor.Faults.Count(f => f.EndSeconds is not null)), n => n >= crashes, TimeSpan.FromSeconds(30), $"{crashes} restart(s)");
+        Eventually.HoldsAsync(() => Task.FromResult(_faults.All.Count(f => f.EndSeconds is not null)), n => n >= crashes, TimeSpan.FromSeconds(30), $"{crashes} restart(s)");
 
     public async ValueTask DisposeAsync()
     {

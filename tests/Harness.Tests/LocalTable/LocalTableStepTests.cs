@@ -95,7 +95,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
         await rig.DrainedAsync(Patience);
         Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders WHERE order_id = 'o-crash' AND status = 'done'"));
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-crash'"));
-        Assert.Contains(rig.Supervisor.Faults, f => f.Target == "initiator" && f.EndSeconds is not null);
+        Assert.Contains(rig.Faults.All, f => f.Target == "initiator" && f.EndSeconds is not null);
     }
 
     [Fact]
@@ -106,7 +106,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
         await rig.PlaceAsync(new PlaceOrder("o-published", "sku-01", 2, "c-1"));
         await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
-        Assert.Single(rig.Supervisor.Faults);
+        Assert.Single(rig.Faults.All);
         Assert.Equal(1, await rig.OrdersAsync("SELECT count(*) FROM order_applications WHERE order_id = 'o-published'"));
         Assert.Equal(2, await rig.OrdersAsync("SELECT total FROM customer_spend WHERE customer_id = 'c-1'"));
         Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders WHERE status = 'done'"));
@@ -136,7 +136,7 @@ public sealed class LocalTableStepTests(ServersFixture servers)
         await rig.PlaceAsync(new PlaceOrder("o-comp", "sku-01", 7, "c-3"));
         await rig.RestartedAsync(1);
         await rig.DrainedAsync(Patience);
-        Assert.Single(rig.Supervisor.Faults);
+        Assert.Single(rig.Faults.All);
         Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM restocks WHERE order_id = 'o-comp'"));
         Assert.Equal(1000, await rig.InventoryAsync("SELECT available FROM stock WHERE sku = 'sku-01'"));
     }

@@ -1,3 +1,5 @@
+using Dtx.Harness.Faults;
+using Dtx.Harness.Checking;
 using System.Text.Json;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Implementations;
@@ -36,9 +38,9 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
         Assert.Equal(["local-table", "half-message"], result.Runs.Select(r => r.Implementation));
         foreach (var run in result.Runs)
         {
-            Assert.True(run.Verdict == "pass", run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + run.Error);
+            Assert.True(run.Verdict == Verdict.Pass, run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + string.Join("; ", run.Reasons));
             Assert.Equal(8, run.Invariants.Count);
-            Assert.True(run.Faults.Count(f => f.Kind == "crash" && f.Step == "initiator.after-commit" && f.EndSeconds is not null) >= 3);
+            Assert.True(run.Faults.Count(f => f.Kind == FaultKind.Crash && f.Step == "initiator.after-commit" && f.EndSeconds is not null) >= 3);
             Assert.True(run.Counts.Indeterminate >= 1, "each crash leaves its client without an answer");
             Assert.True(run.Counts.OrdersCreated > 0 && run.Counts.OrdersRejected > 0);
         }
@@ -56,6 +58,10 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "index.html")));
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "logs", "local-table-initiator.log")));
         Assert.True(File.Exists(Path.Combine(runner.RunDirectory!, "logs", "half-message-txbroker.log")));
+        // JSON Lines: every line of the history is one whole object, an invoke or a completion.
+        var history = await File.ReadAllLinesAsync(Path.Combine(runner.RunDirectory!, "logs", "local-table-history.jsonl"));
+        Assert.True(history.Length > result.Runs[0].Counts.Requested, $"{history.Length} lines for {result.Runs[0].Counts.Requested} requests");
+        Assert.All(history, line => Assert.True(JsonDocument.Parse(line).RootElement.TryGetProperty("type", out _), line));
         Assert.True(json.RootElement.GetProperty("runs")[1].GetProperty("counts").GetProperty("checkBacksAnswered").GetInt64() > 0);
 
         // External mode: the servers are still there and this run's databases are gone.

@@ -1,3 +1,4 @@
+using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Scenarios;
@@ -35,8 +36,8 @@ public sealed class NetworkFaultScenarioTests(ServersFixture servers, ITestOutpu
             string.Join("; ", r.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name} {i.Violations} {string.Join(",", i.Examples)}")) + r.Error)));
         var localTable = result.Runs.Single(r => r.Implementation == "local-table");
         var halfMessage = result.Runs.Single(r => r.Implementation == "half-message");
-        Assert.Equal(appliesToLocalTable ? "pass" : "not-applicable", localTable.Verdict);
-        Assert.Equal("pass", halfMessage.Verdict);
+        Assert.Equal(appliesToLocalTable ? Verdict.Pass : Verdict.NotApplicable, localTable.Verdict);
+        Assert.Equal(Verdict.Pass, halfMessage.Verdict);
         Assert.All(halfMessage.Faults, f => Assert.True(f.Note is null && f.EndSeconds > f.AtSeconds, $"{f.Kind} {f.Target}: {f.Note}"));
         Directory.Delete(reports, recursive: true);
     }

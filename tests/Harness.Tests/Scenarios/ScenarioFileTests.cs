@@ -13,6 +13,29 @@ public sealed class ScenarioFileTests
     }
 
     [Fact]
+    public void Every_fault_shape_reads_into_its_own_plan()
+    {
+        var scenario = ScenarioFile.Parse("""
+            name: shapes
+            faults:
+              - { kind: crash, step: initiator.after-commit, at: [3s], restartAfter: 2s }
+              - { kind: delay, step: initiator.before-commit, action: delay(3s)@every(4), at: [1s], duration: 8s }
+              - { kind: crash, target: txbroker, at: [2s] }
+              - { kind: crash, target: rabbitmq, at: [2s], restartAfter: 3s }
+              - { kind: pause, target: participant, at: [2s], duration: 4s }
+              - { kind: hang, links: [initiator-postgres], at: [2s], duration: 4s }
+            """, "f.yaml");
+
+        Assert.Collection(scenario.Faults,
+            f => Assert.Equal(TimeSpan.FromSeconds(2), Assert.IsType<Dtx.Harness.Faults.StepFault>(f).RestartAfter),
+            f => Assert.Equal(TimeSpan.FromSeconds(8), Assert.IsType<Dtx.Harness.Faults.StepFault>(f).ArmedFor),
+            f => Assert.Equal("txbroker", Assert.IsType<Dtx.Harness.Faults.ServiceCrash>(f).Service),
+            f => Assert.Equal(TimeSpan.FromSeconds(3), Assert.IsType<Dtx.Harness.Faults.ServerCrash>(f).Downtime),
+            f => Assert.Equal(TimeSpan.FromSeconds(4), Assert.IsType<Dtx.Harness.Faults.ServicePause>(f).Duration),
+            f => Assert.Equal(Dtx.Harness.Faults.FaultKind.Hang, Assert.IsType<Dtx.Harness.Faults.LinkFault>(f).Kind));
+    }
+
+    [Fact]
     public void Crash_after_commit_crashes_the_initiator_at_least_three_times()
     {
         var scenario = ScenarioCatalog.Find("crash-after-commit");
@@ -24,7 +47,22 @@ public sealed class ScenarioFileTests
 
     [Theory]
     [InlineData("load: { rate: 5 }", "name is required")]
-    [InlineData("name: x\nload: { rate: -1 }", "load.rate must be positive")]
+    [InlineData("name: x\nload: { rate: -1 }", "f.yaml:2: load.rate must be a positive number")]
+    [InlineData("name: x\nload: { rate: notanumber }", "load.rate must be a number, not 'notanumber'")]
+    [InlineData("name: x\nload:\n  rate: 5\n  rat: 5", "f.yaml:4: load.rat is not a field here; allowed: rate, duration, requestTimeout, minCreatedShare")]
+    [InlineData("name: x\nbusiness: { skus: 2.5 }", "business.skus must be a whole number")]
+    [InlineData("name: x\nload: { minCreatedShare: 3 }", "load.minCreatedShare must be between 0 and 1")]
+    [InlineData("name: x\nfaults: [ { kind: latency, links: [initiator-rabbitmq], at: [1s], duration: 2s, latency: 100ms, jitter: lots } ]", "faults[0].jitter: 'lots' is not a duration")]
+    [InlineData("name: x\nfaults: [ { kind: partition, links: [initiator-mysql], at: [1s], duration: 2s } ]", "'initiator-mysql' is not one; allowed: checkback-initiator")]
+    [InlineData("name: x\nfaults: [ { kind: partition, links: [initiator-rabbitmq], at: [1s], duration: 2s, step: initiator.after-commit } ]", "faults[0].step does not go with this partition")]
+    [InlineData("name: x\nfaults: [ { kind: delay, step: initiator.after-commit, at: [1s] } ]", "faults[0].action is required for a delay at a step")]
+    [InlineData("name: x\nfaults: [ { kind: delay, step: initiator.after-commit, at: [1s], action: crash } ]", "'crash' is a crash, but the fault's kind is delay")]
+    [InlineData("name: x\nfaults: [ { kind: error, step: initiator.after-commit, at: [1s], restartAfter: 1s } ]", "faults[0].restartAfter goes with a crash only")]
+    [InlineData("name: x\nfaults: [ { kind: crash, step: initiator.after-commit, at: [1s], duration: 1s } ]", "faults[0].duration does not go with a crash at a step")]
+    [InlineData("name: x\nfaults: { kind: crash }", "faults must be a list")]
+    [InlineData("name: [x, y]", "name must be a single value")]
+    [InlineData("name: x\nload: [1, 2]", "load must be a mapping of fields")]
+    [InlineData("name: x\nload: { rate: 5", "f.yaml:3: not valid YAML")]
     [InlineData("name: x\nload: { duration: soon }", "load.duration")]
     [InlineData("name: x\nbusiness: { refuseShare: 2 }", "business.refuseShare must be between 0 and 1")]
     [InlineData("name: x\nfaults: [ { kind: flood, step: initiator.after-commit, at: [1s] } ]", "faults[0].kind")]
@@ -32,14 +70,17 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nfaults: [ { kind: crash, step: initiator.after-commit } ]", "faults[0].at")]
     [InlineData("name: x\nfaults: [ { kind: crash, step: initiator.after-commit, at: [1s], action: boom } ]", "faults[0].action")]
     [InlineData("name: x\nlod: { rate: 5 }", "f.yaml")]
-    [InlineData("name: x\nfaults: [ { kind: crash, target: initiator, at: [1s] } ]", "use postgres or rabbitmq")]
+    [InlineData("name: x\nfaults: [ { kind: crash, target: nginx, at: [1s] } ]", "'nginx' cannot be crashed; allowed: postgres, rabbitmq, initiator, participant, txbroker")]
     [InlineData("name: x\nfaults: [ { kind: crash, at: [1s] } ]", "needs a step")]
     [InlineData("name: x\nfaults: [ { kind: pause, target: participant, at: [1s] } ]", "faults[0].duration is required")]
-    [InlineData("name: x\nfaults: [ { kind: pause, at: [1s], duration: 2s } ]", "faults[0].target is required")]
+    [InlineData("name: x\nfaults: [ { kind: pause, at: [1s], duration: 2s } ]", "faults[0] target is required")]
     public void A_bad_file_is_one_line_naming_the_field(string yaml, string expected)
     {
         var error = Assert.Throws<ScenarioException>(() => ScenarioFile.Parse(yaml, "f.yaml"));
         Assert.Contains(expected, error.Message);
         Assert.DoesNotContain('\n', error.Message);
+        // In the file's words, never .NET's.
+        Assert.DoesNotContain("System.", error.Message);
+        Assert.DoesNotContain("Exception", error.Message);
     }
 }

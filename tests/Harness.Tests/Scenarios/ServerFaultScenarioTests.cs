@@ -1,3 +1,4 @@
+using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Scenarios;
@@ -30,7 +31,7 @@ public sealed class ServerFaultScenarioTests(ServersFixture servers, ITestOutput
 
         foreach (var run in result.Runs)
         {
-            Assert.True(run.Verdict == "pass", run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + run.Error);
+            Assert.True(run.Verdict == Verdict.Pass, run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + string.Join("; ", run.Reasons));
             var fault = Assert.Single(run.Faults);
             Assert.Equal(target, fault.Target);
             Assert.Null(fault.Note);
@@ -50,7 +51,7 @@ public sealed class ServerFaultScenarioTests(ServersFixture servers, ITestOutput
 
         var run = Assert.Single(result.Runs);
         Assert.StartsWith("not applicable", Assert.Single(run.Faults).Note);
-        Assert.Equal("not-applicable", run.Verdict);
+        Assert.Equal(Verdict.NotApplicable, run.Verdict);
         Directory.Delete(reports, recursive: true);
     }
 }

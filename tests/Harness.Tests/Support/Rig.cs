@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using Dtx.Harness.Engine;
+using Dtx.Harness.Faults;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Scenarios;
@@ -19,11 +20,15 @@ public sealed class Rig : IAsyncDisposable
 {
     private readonly HttpClient _client;
 
-    private Rig(IImplementation implementation, RunTarget target, Supervisor supervisor)
+    private Rig(IImplementation implementation, RunTarget target, Supervisor supervisor, FaultLog faults, RunClock clock, PostgresServer postgres, RabbitMqServer rabbit)
     {
         Implementation = implementation;
         Target = target;
         Supervisor = supervisor;
+        Faults = faults;
+        _clock = clock;
+        _postgres = postgres;
+        _rabbit = rabbit;
         _client = new HttpClient { BaseAddress = supervisor.UrlOf(implementation.EntryService), Timeout = TimeSpan.FromSeconds(20) };
         Inventory = Database.Open(target.InventoryDb, "test");
         Orders = Database.Open(target.OrdersDb, "test");
@@ -33,6 +38,17 @@ public sealed class Rig : IAsyncDisposable
     public IImplementation Implementation { get; }
     public RunTarget Target { get; }
     public Supervisor Supervisor { get; }
+
+    /// <summary>Every fault window: the nemesis's, and the exits the supervisor saw (a start-up failpoint's crash is one).</summary>
+    public FaultLog Faults { get; }
+
+    private readonly RunClock _clock;
+    private readonly PostgresServer _postgres;
+    private readonly RabbitMqServer _rabbit;
+
+    /// <summary>A nemesis for this rig's services, as a scenario has (without proxies: link faults are not applicable).</summary>
+    public Nemesis Nemesis(TimeSpan? loadDuration = null) =>
+        new(Implementation, Supervisor, _clock, _postgres, _rabbit, null, Faults, loadDuration ?? TimeSpan.Zero, _ => { });
     public NpgsqlDataSource Inventory { get; }
     public NpgsqlDataSource Orders { get; }
     public NpgsqlDataSource? Broker { get; }
@@ -63,7 +79,10 @@ public sealed class Rig : IAsyncDisposable
 
         var scenario = new Scenario("test", "", new LoadPlan(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)),
             new BusinessPlan(2, stock, 10, 3, refuseShare), timing ?? FastTiming(), [], TimeSpan.FromSeconds(30));
-        var supervisor = new Supervisor(implementation.Name, new RunClock(), servers.LogDir, _ => { });
+        var clock = new RunClock();
+        clock.Start();
+        var faults = new FaultLog();
+        var supervisor = new Supervisor(implementation.Name, clock, servers.LogDir, faults, _ => { });
         foreach (var service in implementation.Services)
         {
             var settings = ScenarioRunner.ServiceSettings(scenario, implementation, service, target, ports[service]);
@@ -71,7 +90,7 @@ public sealed class Rig : IAsyncDisposable
                 settings["failpoints"] = string.Join(';', armed.Select(kv => $"{kv.Key}={kv.Value}"));
             await supervisor.StartAsync(service, settings, ports[service], default);
         }
-        return new Rig(implementation, target, supervisor);
+        return new Rig(implementation, target, supervisor, faults, clock, servers.Postgres, servers.RabbitMq);
     }
 
     public static Dictionary<string, IReadOnlyDictionary<string, string>> Arm(string service, string failpoint, string spec) =>
@@ -100,7 +119,7 @@ public sealed class Rig : IAsyncDisposable
 
     /// <summary>Waits until the supervisor has seen this many crashes and restarted after each.</summary>
     public Task<int> RestartedAsync(int crashes) =>
-        Eventually.HoldsAsync(() => Task.FromResult(Supervisor.Faults.Count(f => f.EndSeconds is not null)), n => n >= crashes, TimeSpan.FromSeconds(30), $"{crashes} restart(s)");
+        Eventually.HoldsAsync(() => Task.FromResult(Faults.All.Count(f => f.EndSeconds is not null)), n => n >= crashes, TimeSpan.FromSeconds(30), $"{crashes} restart(s)");
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,62 @@
+using Dtx.Harness.Faults;
+
+namespace Dtx.Harness.Checking;
+
+/// <summary>What one implementation's run of a scenario proved, as result.json spells it: pass, fail, error, not-applicable.</summary>
+public enum Verdict
+{
+    /// <summary>Every invariant held, every planned fault was injected, no service exited unplanned, and the load made progress.</summary>
+    Pass,
+    /// <summary>An invariant was violated, or the run proved less than it claims: a fault not triggered, an unplanned exit, too little progress.</summary>
+    Fail,
+    /// <summary>The run could not complete: the harness failed, or a process did not come back after a fault.</summary>
+    Error,
+    /// <summary>Every invariant held but none of the scenario's faults applies to this implementation: it proved nothing about them.</summary>
+    NotApplicable,
+}
+
+/// <summary>A verdict and every reason it is not a plain pass, each one line for result.json and the console.</summary>
+public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
+{
+    /// <summary>
+    /// A run passes only when it proves what it says. Each rule below guards against a run that would otherwise pass
+    /// while proving nothing: a fault that never fired, a service that died on its own and was quietly restarted, a
+    /// load that the faults stopped so that there was nothing to check.
+    /// </summary>
+    public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare)
+    {
+        var reasons = new List<string>();
+        var error = false;
+        foreach (var invariant in check.Invariants.Where(i => !i.Ok))
+            reasons.Add($"{invariant.Name} violated {invariant.Violations} time(s), e.g. {string.Join(", ", invariant.Examples.Take(3))}");
+        foreach (var fault in faults)
+        {
+            var what = $"{Words.Of(fault.Kind)} of {fault.Target}{(fault.Step is null ? "" : " at " + fault.Step)} at {fault.AtSeconds:0.0}s";
+            switch (fault.Outcome)
+            {
+                case FaultOutcome.NotTriggered:
+                    reasons.Add($"{what} was not triggered: {fault.Note}");
+                    break;
+                case FaultOutcome.UnexpectedExit:
+                    reasons.Add($"{fault.Target} exited although no fault was planned for it ({fault.Note}, at {fault.AtSeconds:0.0}s)");
+                    break;
+                case FaultOutcome.RestartFailed:
+                    reasons.Add($"{what}: {fault.Note}");
+                    error = true;
+                    break;
+            }
+        }
+        var needed = (int)Math.Ceiling(requested * minCreatedShare);
+        if (created < needed)
+            reasons.Add($"too little progress: {created} of {requested} requested orders were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
+
+        if (error) return new(Verdict.Error, reasons);
+        if (reasons.Count > 0) return new(Verdict.Fail, reasons);
+        var noneApplied = faultsPlanned && faults.Where(f => f.Outcome != FaultOutcome.UnexpectedExit).All(f => f.Outcome == FaultOutcome.NotApplicable);
+        return noneApplied
+            ? new(Verdict.NotApplicable, ["none of the scenario's faults applies to this implementation"])
+            : new(Verdict.Pass, []);
+    }
+
+    private static string Share(int part, int whole) => whole == 0 ? "no requests" : $"{(double)part / whole:0.#%}";
+}

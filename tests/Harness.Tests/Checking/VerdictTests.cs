@@ -1,0 +1,82 @@
+using Dtx.Harness.Checking;
+using Dtx.Harness.Faults;
+using Xunit;
+
+namespace Dtx.Tests.Checking;
+
+/// <summary>
+/// The verdict rules on hand-made inputs: each rule is shown to turn a run whose invariants all held into something
+/// other than a pass, so that none of them can be broken unnoticed.
+/// </summary>
+public sealed class VerdictTests
+{
+    private static readonly CheckResult AllHeld = new(
+        Checker.InvariantNames.Select(n => new InvariantResult(n, true, 0, [], "")).ToList(), TimeToConsistency.None);
+
+    private static readonly FaultRecord Crash = new(FaultKind.Crash, "initiator", "initiator.after-commit", 3, 4.5);
+
+    private static Judgement Judge(params FaultRecord[] faults) => Judge(AllHeld, faults);
+
+    private static Judgement Judge(CheckResult check, params FaultRecord[] faults) =>
+        Judgement.Of(check, faults, faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25);
+
+    [Fact]
+    public void Every_invariant_held_and_every_fault_injected_is_a_pass()
+    {
+        var judgement = Judge(Crash, Crash with { AtSeconds = 8 });
+        Assert.Equal(Verdict.Pass, judgement.Verdict);
+        Assert.Empty(judgement.Reasons);
+    }
+
+    [Fact]
+    public void A_violated_invariant_fails_and_names_it_with_examples()
+    {
+        var broken = AllHeld with
+        {
+            Invariants = AllHeld.Invariants.Select(i => i.Name == Checker.NoLostOrder ? i with { Ok = false, Violations = 2, Examples = ["o-1", "o-2"] } : i).ToList(),
+        };
+        var judgement = Judge(broken, Crash);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Contains(judgement.Reasons, r => r.StartsWith("no-lost-order violated 2 time(s), e.g. o-1, o-2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_fault_that_never_fired_fails_the_run_and_is_named()
+    {
+        var judgement = Judge(Crash, Crash with { AtSeconds = 8, Outcome = FaultOutcome.NotTriggered, Note = "not triggered: no request reached it" });
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Equal("crash of initiator at initiator.after-commit at 8.0s was not triggered: not triggered: no request reached it", Assert.Single(judgement.Reasons));
+    }
+
+    [Fact]
+    public void A_service_that_exited_on_its_own_fails_the_run()
+    {
+        var judgement = Judge(Crash, new FaultRecord(FaultKind.Crash, "participant", null, 6, 7.5, "unexpected exit (code 134)", FaultOutcome.UnexpectedExit));
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Contains("participant exited although no fault was planned for it", Assert.Single(judgement.Reasons));
+    }
+
+    [Fact]
+    public void A_process_that_did_not_come_back_is_an_error()
+    {
+        var judgement = Judge(Crash with { EndSeconds = null, Outcome = FaultOutcome.RestartFailed, Note = "restart failed: the process did not come back" });
+        Assert.Equal(Verdict.Error, judgement.Verdict);
+    }
+
+    [Fact]
+    public void Too_little_progress_fails_and_says_how_much()
+    {
+        var judgement = Judgement.Of(AllHeld, [Crash], faultsPlanned: true, requested: 200, created: 30, minCreatedShare: 0.25);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Equal("too little progress: 30 of 200 requested orders were created (15%; the scenario needs at least 25%)", Assert.Single(judgement.Reasons));
+    }
+
+    [Fact]
+    public void Faults_that_all_do_not_apply_prove_nothing()
+    {
+        var judgement = Judge(Crash with { Outcome = FaultOutcome.NotApplicable, Note = "not applicable: local-table has no step x" });
+        Assert.Equal(Verdict.NotApplicable, judgement.Verdict);
+        // One that applies is enough to judge the run.
+        Assert.Equal(Verdict.Pass, Judge(Crash, Crash with { Outcome = FaultOutcome.NotApplicable }).Verdict);
+    }
+}

@@ -1,0 +1,168 @@
+using Dtx.Harness.Checking;
+using Dtx.Harness.Engine;
+using Dtx.Harness.Faults;
+using Dtx.Harness.Implementations;
+using Dtx.Harness.Scenarios;
+using Dtx.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Dtx.Tests.Scenarios;
+
+/// <summary>
+/// A short smoke of each catalogue scenario that crashes, slows or hangs a step, a service or a link: the run must
+/// pass, every planned fault must be injected (or not applicable), and the run must show evidence that the fault did
+/// something — a pass alone proves nothing. The full-length runs are <c>scenario --all</c>'s.
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Load = TimeSpan.FromSeconds(12);
+
+    [Theory]
+    [InlineData("crash-before-commit")]
+    [InlineData("crash-after-prepare")]
+    [InlineData("crash-broker-after-persist")]
+    [InlineData("crash-after-publish")]
+    [InlineData("crash-participant-after-commit")]
+    [InlineData("crash-after-reply")]
+    [InlineData("crash-before-check-answer")]
+    [InlineData("crash-txbroker")]
+    [InlineData("crash-participant-relay")]
+    [InlineData("slow-local-transaction")]
+    [InlineData("business-reject")]
+    [InlineData("hang-broker")]
+    [InlineData("hang-database")]
+    public async Task The_scenario_passes_with_its_faults_injected_and_evidence_that_they_bit(string name)
+    {
+        var reports = Path.Combine(Path.GetTempPath(), "dtx-cat-" + Guid.NewGuid().ToString("N")[..8]);
+        var scenario = Shortened(ScenarioCatalog.Find(name));
+        var options = new RunOptions(ImplementationCatalog.All, Seed: 3, Rate: null, Duration: null,
+            reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
+
+        var result = await new ScenarioRunner(options, output.WriteLine).RunAsync(scenario, default);
+
+        foreach (var run in result.Runs)
+        {
+            output.WriteLine($"{run.Implementation}: {run.Verdict}; {run.Counts}; faults: {string.Join(" | ", run.Faults.Select(f => $"{f.Kind} {f.Target} {f.Step} {f.Outcome} {f.Note}"))}");
+            Assert.True(run.Verdict is Verdict.Pass or Verdict.NotApplicable, $"{run.Implementation} {run.Verdict}: {string.Join("; ", run.Reasons)}");
+            Assert.All(run.Faults, f => Assert.True(f.Outcome is FaultOutcome.Injected or FaultOutcome.NotApplicable, $"{f.Kind} {f.Target} {f.Step}: {f.Outcome} {f.Note}"));
+        }
+        var applied = result.Runs.Where(r => r.Verdict == Verdict.Pass).ToList();
+        Assert.NotEmpty(applied);
+        foreach (var run in applied)
+        {
+            var implementation = ImplementationCatalog.Find(run.Implementation)!;
+            var planned = scenario.Faults
+                .Where(f => Nemesis.WhyNotApplicable(f, implementation, postgresEmbedded: false, rabbitEmbedded: false, proxied: true) is null)
+                .Sum(f => f.At.Count * (f is LinkFault link ? link.Links.Count(Links.NamesFor(implementation).Contains) : 1));
+            Assert.Equal(planned, run.Faults.Count(f => f.Outcome == FaultOutcome.Injected));
+            AssertEvidence(name, run);
+        }
+        Directory.Delete(reports, recursive: true);
+    }
+
+    [Fact]
+    public async Task A_crash_at_a_step_no_order_reaches_fails_the_run_and_names_the_fault()
+    {
+        // Armed after the load has ended: no order reaches initiator.after-commit any more.
+        var reports = Path.Combine(Path.GetTempPath(), "dtx-cat-" + Guid.NewGuid().ToString("N")[..8]);
+        var scenario = ScenarioFile.Parse("""
+            name: never-fires
+            load: { rate: 10, duration: 4s }
+            faults:
+              - { kind: crash, step: initiator.after-commit, at: [5s] }
+            """, "never-fires.yaml");
+        var options = new RunOptions([new LocalTableImplementation()], Seed: 3, Rate: null, Duration: null,
+            reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
+
+        var result = await new ScenarioRunner(options, output.WriteLine).RunAsync(scenario, default);
+
+        var run = Assert.Single(result.Runs);
+        Assert.Equal(Verdict.Fail, run.Verdict);
+        Assert.True(run.Invariants.All(i => i.Ok), "nothing was violated: the run fails because it proved nothing");
+        Assert.Equal(FaultOutcome.NotTriggered, Assert.Single(run.Faults).Outcome);
+        Assert.Contains(run.Reasons, r => r.StartsWith("crash of initiator at initiator.after-commit at ", StringComparison.Ordinal) && r.Contains("was not triggered"));
+        Assert.False(result.Passed);
+        Directory.Delete(reports, recursive: true);
+    }
+
+    /// <summary>What each fault must have done, beyond the verdict.</summary>
+    private static void AssertEvidence(string scenario, ImplementationRun run)
+    {
+        var c = run.Counts;
+        var halfMessage = run.Implementation == "half-message";
+        var why = $"{scenario} / {run.Implementation}: {c}, latency all {run.LatencyAllRequests}, consistency {run.TimeToConsistency}";
+        switch (scenario)
+        {
+            case "crash-before-commit":
+                // Each crash cut a client off mid-request; HalfMessage's prepared halves were fenced and rolled back.
+                Assert.True(c.Indeterminate >= 1, why);
+                if (halfMessage) Assert.True(c.FencedByCheckBack >= 1, why);
+                break;
+            case "crash-after-prepare":
+            case "crash-broker-after-persist":
+                // A half with no local transaction behind it: only check-back's fence resolves it.
+                Assert.True(c.FencedByCheckBack >= 1 && c.CheckBacksAnswered >= 1, why);
+                break;
+            case "crash-after-publish":
+                // HalfMessage: the dispatch was never marked, so txbroker published it again after the lease.
+                // LocalTable: the relay runs in the initiator, whose clients were cut off; the order row itself is
+                // usually finished by the participant's reply before its lease ends, so no republish is needed.
+                Assert.True(halfMessage ? c.Republished >= 1 : c.Indeterminate >= 1, why);
+                break;
+            case "crash-participant-relay":
+                // The confirmed reply was never marked sent, so it went out again after the lease.
+                Assert.True(c.Republished >= 1, why);
+                break;
+            case "crash-participant-after-commit":
+                // The unacked delivery came back and the inbox absorbed it.
+                Assert.True(c.DuplicatesDelivered >= 1, why);
+                break;
+            case "crash-after-reply":
+                Assert.True(c.OrdersRejected >= 1, why);
+                break;
+            case "crash-before-check-answer":
+                // Checks were sent that the dying producer never answered. LocalTable has only the slow commits.
+                if (halfMessage) Assert.True(c.CheckBacksSent > c.CheckBacksAnswered && c.CheckBacksAnswered >= 1, why);
+                else Assert.True(run.LatencyAllRequests.MaxMs >= 3000, why);
+                break;
+            case "crash-txbroker":
+                Assert.True(c.Indeterminate + c.Failed >= 1, why);
+                break;
+            case "slow-local-transaction":
+                // Requests took longer than the injected 3 s; HalfMessage's check-backs came during slow transactions,
+                // and those before the transaction began fenced it.
+                Assert.True(run.Latency.MaxMs >= 3000, why);
+                if (halfMessage) Assert.True(c.FencedByCheckBack >= 1 && c.CheckBacksAnswered > c.FencedByCheckBack, why);
+                break;
+            case "business-reject":
+                // Definite failures (409) that failed-absent checked, and refusals that were compensated.
+                Assert.True(c.Failed >= 10 && c.OrdersRejected >= 1, why);
+                Assert.True(run.Invariants.Single(i => i.Name == "failed-absent").Ok, why);
+                break;
+            case "hang-broker":
+                // Nothing reached the participant while the links were silent.
+                Assert.True(run.TimeToConsistency.MaxMs >= 2000, why);
+                break;
+            case "hang-database":
+                // Requests waited on the silent link until they timed out, or were answered late.
+                Assert.True(c.Indeterminate >= 1 || run.LatencyAllRequests.MaxMs >= 2000, why);
+                break;
+            default:
+                throw new ArgumentException($"no evidence rule for {scenario}");
+        }
+    }
+
+    /// <summary>The scenario compressed into <see cref="Load"/>: fault times scaled with the load, everything else as in the file.</summary>
+    private static Scenario Shortened(Scenario scenario)
+    {
+        var factor = Load / scenario.Load.Duration;
+        IReadOnlyList<TimeSpan> Scale(IReadOnlyList<TimeSpan> at) => at.Select(t => t * factor).ToList();
+        return scenario with
+        {
+            Load = scenario.Load with { Duration = Load, Rate = Math.Min(scenario.Load.Rate, 30) },
+            Faults = scenario.Faults.Select(f => f with { At = Scale(f.At) }).ToList(),
+        };
+    }
+}
