@@ -13,6 +13,8 @@ public enum Verdict
     Error,
     /// <summary>Every invariant held but none of the scenario's faults applies to this implementation: it proved nothing about them.</summary>
     NotApplicable,
+    /// <summary>It violated exactly the invariants the scenario expects of it (its <c>expect</c>), and nothing else went wrong.</summary>
+    FailedAsExpected,
 }
 
 /// <summary>A verdict and every reason it is not a plain pass, each one line for result.json and the console.</summary>
@@ -23,12 +25,19 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// while proving nothing: a fault that never fired, a service that died on its own and was quietly restarted, a
     /// load that the faults stopped so that there was nothing to check.
     /// </summary>
-    public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare)
+    public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare,
+        IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null)
     {
+        var expected = expectedViolations ?? [];
         var reasons = new List<string>();
+        var asExpected = new List<string>();
         var error = false;
         foreach (var invariant in check.Invariants.Where(i => !i.Ok))
-            reasons.Add($"{invariant.Name} violated {invariant.Violations} time(s), e.g. {string.Join(", ", invariant.Examples.Take(3))}");
+            (expected.Contains(invariant.Name) ? asExpected : reasons).Add(
+                $"{invariant.Name} violated {invariant.Violations} time(s), e.g. {string.Join(", ", invariant.Examples.Take(3))}");
+        // An expected violation that did not happen means the scenario did not show what it exists to show.
+        foreach (var name in expected.Where(name => check.Invariants.Any(i => i.Name == name && i.Ok)))
+            reasons.Add($"{name} was expected to be violated (the scenario's expect) but held");
         foreach (var fault in faults)
         {
             var what = $"{Words.Of(fault.Kind)} of {fault.Target}{(fault.Step is null ? "" : " at " + fault.Step)} at {fault.AtSeconds:0.0}s";
@@ -46,12 +55,14 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
                     break;
             }
         }
+        reasons.AddRange(unresolvedMessages ?? []);
         var needed = (int)Math.Ceiling(requested * minCreatedShare);
         if (created < needed)
             reasons.Add($"too little progress: {created} of {requested} requested orders were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
 
         if (error) return new(Verdict.Error, reasons);
         if (reasons.Count > 0) return new(Verdict.Fail, reasons);
+        if (asExpected.Count > 0) return new(Verdict.FailedAsExpected, asExpected.Select(r => "as expected: " + r).ToList());
         var noneApplied = faultsPlanned && faults.Where(f => f.Outcome != FaultOutcome.UnexpectedExit).All(f => f.Outcome == FaultOutcome.NotApplicable);
         return noneApplied
             ? new(Verdict.NotApplicable, ["none of the scenario's faults applies to this implementation"])

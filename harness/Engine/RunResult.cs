@@ -1,6 +1,7 @@
 using System.Text.Json.Serialization;
 using Dtx.Harness.Checking;
 using Dtx.Harness.Faults;
+using Dtx.Harness.Implementations;
 
 namespace Dtx.Harness.Engine;
 
@@ -18,7 +19,7 @@ public sealed record ScenarioResult(
     string Replay = "")
 {
     /// <summary>Every run passed; a run to which no fault of the scenario applied does not count against it.</summary>
-    public bool Passed => Runs.All(r => r.Verdict is Verdict.Pass or Verdict.NotApplicable);
+    public bool Passed => Runs.All(r => r.Verdict is Verdict.Pass or Verdict.NotApplicable or Verdict.FailedAsExpected);
 }
 
 public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare);
@@ -36,7 +37,9 @@ public sealed record ImplementationRun(
     TimeToConsistency TimeToConsistency,
     Drain Drain,
     IReadOnlyList<string> Logs,
-    string? Error = null);
+    string? Error = null,
+    IReadOnlyList<string>? Expected = null,
+    IReadOnlyList<ParkedMessage>? ParkedMessages = null);
 
 /// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(
@@ -47,7 +50,10 @@ public sealed record RunCounts(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? CheckBacksAnswered = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? UnexpectedCheckBacks = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? Parked = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? FencedByCheckBack = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? FencedByCheckBack = null,
+    int Retried = 0,
+    int RetriedAlreadyPlaced = 0,
+    int ParkedMessages = 0);
 
 public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
 

@@ -67,6 +67,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
 
     private Scenario ApplyOverrides(Scenario scenario) => scenario with
     {
+        // The chaos drawn for this seed becomes ordinary faults: reported, judged and replayed like the file's own.
+        Faults = scenario.FaultsFor(options.Seed),
+        Chaos = null,
         Load = scenario.Load with
         {
             Rate = options.Rate ?? scenario.Load.Rate,
@@ -138,7 +141,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
             var load = new OpenModelLoad(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
-            var nemesis = new Nemesis(implementation, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
+            var nemesis = new Nemesis(implementation, target, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
             clock.Start();
             var loadTask = load.RunAsync(ct);
             var nemesisTask = nemesis.RunAsync(scenario.Faults, ct);
@@ -154,6 +157,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             // declare (ready messages only) could not see while a consumer held it.
             var inDoubt = await implementation.ProbeAsync(target, ct);
 
+            var parked = await BusinessProbe.ParkedMessagesAsync(target, ct);
             var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct);
             var recorded = history.ToHistory();
             var check = Checker.Check(recorded, truth);
@@ -161,8 +165,12 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.OneLine)), ct);
             logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
             var faults = faultLog.All;
-            var counts = Count(recorded, truth, absorbed, stats);
-            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare);
+            var counts = Count(recorded, truth, absorbed, stats) with { ParkedMessages = parked.Count };
+            // Every poison message must have been parked: one still circulating (or silently dropped) is a failure.
+            var unparked = nemesis.PoisonSent.Where(p => !parked.Any(m => m.MessageId == p.MessageId))
+                .Select(p => $"poison message {p.MessageId} (order {p.OrderId}) was never parked").ToList();
+            var expected = scenario.ExpectedViolations(implementation.Name);
+            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare, expected, unparked);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
@@ -176,7 +184,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 Latency.Of(stats.AllLatenciesMs),
                 check.TimeToConsistency,
                 new Drain(drained, drainSeconds, inDoubt),
-                logs);
+                logs,
+                Expected: expected,
+                ParkedMessages: parked);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -276,7 +286,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             absorbed.TryGetValue("checkBacksAnswered", out var answered) ? answered : null,
             absorbed.TryGetValue("unexpectedCheckBacks", out var unexpected) ? unexpected : null,
             absorbed.TryGetValue("parked", out var parked) ? parked : null,
-            absorbed.TryGetValue("fencedByCheckBack", out var fenced) ? fenced : null);
+            absorbed.TryGetValue("fencedByCheckBack", out var fenced) ? fenced : null,
+            stats.Retried,
+            stats.RetriedAlreadyPlaced);
     }
 
     /// <summary>
@@ -294,7 +306,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             if (!rabbit.IsEmbedded)
             {
                 var queues = Shared.Messaging.QueueNames.For(target.QueuePrefix);
-                await QueueDepth.DeleteAsync(target.Amqp, CancellationToken.None, queues.Orders, queues.Replies);
+                await BrokerQueues.DeleteAsync(target.Amqp, CancellationToken.None, queues.Orders, queues.Replies);
             }
         }
         catch (Exception e)

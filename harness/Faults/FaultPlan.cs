@@ -8,7 +8,8 @@ public enum Server { Postgres, Rabbitmq }
 /// <summary>
 /// One planned fault, possibly repeated at the times in <see cref="At"/> (from the load's start). A closed set, one
 /// record per shape, so that each carries exactly the settings it needs:
-/// <see cref="StepFault"/>, <see cref="ServiceCrash"/>, <see cref="ServerCrash"/>, <see cref="ServicePause"/>, <see cref="LinkFault"/>.
+/// <see cref="StepFault"/>, <see cref="ServiceCrash"/>, <see cref="ServerCrash"/>, <see cref="ServicePause"/>, <see cref="LinkFault"/>,
+/// <see cref="MessageLoss"/>, <see cref="PoisonMessage"/>.
 /// </summary>
 public abstract record FaultPlan(IReadOnlyList<TimeSpan> At)
 {
@@ -60,6 +61,30 @@ public sealed record ServicePause(IReadOnlyList<TimeSpan> At, string Service, Ti
 {
     public override FaultKind Kind => FaultKind.Pause;
     public override string Target => Service;
+}
+
+/// <summary>Which queue a message loss hits: the orders to the participant, or the replies back to the initiator.</summary>
+public enum LostQueue { Orders, Replies }
+
+/// <summary>
+/// The ready messages of a queue purged: messages the broker had confirmed to their publisher, gone, as when a
+/// broker restarts on a wiped disk. A purge that finds the queue empty has lost nothing and is not triggered.
+/// </summary>
+public sealed record MessageLoss(IReadOnlyList<TimeSpan> At, LostQueue Queue) : FaultPlan(At)
+{
+    public override FaultKind Kind => FaultKind.MessageLoss;
+    public override string Target => Queue == LostQueue.Orders ? "orders" : "replies";
+}
+
+/// <summary>
+/// A message the participant can never apply — an order with no sku, no customer and no quantity — published to the
+/// orders queue with a confirm. It must be retried a bounded number of times, then parked for manual attention,
+/// without holding back the orders behind it.
+/// </summary>
+public sealed record PoisonMessage(IReadOnlyList<TimeSpan> At) : FaultPlan(At)
+{
+    public override FaultKind Kind => FaultKind.PoisonMessage;
+    public override string Target => "orders";
 }
 
 /// <summary>

@@ -21,6 +21,10 @@ public enum FaultKind
     ResetPeer,
     /// <summary>A link silent: connections stay open and nothing gets through (Toxiproxy's timeout toxic).</summary>
     Hang,
+    /// <summary>Messages RabbitMQ had confirmed are lost: a queue's ready messages purged.</summary>
+    MessageLoss,
+    /// <summary>A message the consumer can never apply, put in its queue.</summary>
+    PoisonMessage,
 }
 
 /// <summary>What became of one planned fault (or of an exit nobody planned), as result.json's <c>outcome</c> says it.</summary>

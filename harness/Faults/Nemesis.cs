@@ -8,6 +8,9 @@ using Dtx.Shared.Failpoints;
 
 namespace Dtx.Harness.Faults;
 
+/// <summary>A poison message the nemesis published: its message id, and the order id its body claims.</summary>
+public sealed record SentPoison(string MessageId, string OrderId);
+
 /// <summary>
 /// Injects a scenario's faults on schedule (Jepsen's nemesis) and writes what came of each into the fault log: a
 /// typed outcome per window. A fault that cannot apply to this implementation or these servers is not applicable; one
@@ -15,7 +18,7 @@ namespace Dtx.Harness.Faults;
 /// evidence the system leaves — a process's own <c>FAILPOINT CRASH</c> line, a failpoint's fired count — never from
 /// what became of the request that armed it. Without <c>links</c> (a run with no proxies) a link fault is not applicable.
 /// </summary>
-public sealed class Nemesis(IImplementation implementation, Supervisor supervisor, RunClock clock, PostgresServer postgres,
+public sealed class Nemesis(IImplementation implementation, RunTarget target, Supervisor supervisor, RunClock clock, PostgresServer postgres,
     RabbitMqServer rabbit, Links? links, FaultLog log, TimeSpan loadDuration, Action<string> say)
 {
     // A crash armed at a step waits for traffic to reach it at least this long, and otherwise until the load is over.
@@ -96,6 +99,12 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
                     break;
                 case ServicePause pause:
                     log.Record(await PauseAsync(pause, ct));
+                    break;
+                case MessageLoss loss:
+                    log.Record(await LoseMessagesAsync(loss, ct));
+                    break;
+                case PoisonMessage poison:
+                    log.Record(await PoisonAsync(poison, ct));
                     break;
                 case LinkFault link:
                     // Links the implementation lacks (txbroker-rabbitmq for local-table) are left out; the rest go together.
@@ -284,6 +293,35 @@ public sealed class Nemesis(IImplementation implementation, Supervisor superviso
             await heal();
         }
         return new FaultRecord(plan.Kind, link, null, at, clock.Seconds);
+    }
+
+    /// <summary>Purges the queue's ready messages; the count purged is the evidence, and none lost is not triggered.</summary>
+    private async Task<FaultRecord> LoseMessagesAsync(MessageLoss plan, CancellationToken ct)
+    {
+        var at = clock.Seconds;
+        var queues = Shared.Messaging.QueueNames.For(target.QueuePrefix);
+        var lost = await BrokerQueues.PurgeAsync(target.Amqp, plan.Queue == LostQueue.Orders ? queues.Orders : queues.Replies, ct);
+        say($"{lost} confirmed message(s) purged from {plan.Target} at {at:0.0}s");
+        return lost > 0
+            ? new FaultRecord(plan.Kind, plan.Target, null, at, clock.Seconds, $"{lost} confirmed message(s) lost")
+            : new FaultRecord(plan.Kind, plan.Target, null, at, clock.Seconds, "not triggered: the queue held no ready message", FaultOutcome.NotTriggered);
+    }
+
+    /// <summary>The poison messages this nemesis put in the orders queue, each of which must end up parked.</summary>
+    public IReadOnlyList<SentPoison> PoisonSent => [.. _poisonSent];
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<SentPoison> _poisonSent = new();
+
+    /// <summary>Publishes an order the participant can never apply (no sku, no customer, no quantity), with a confirm.</summary>
+    private async Task<FaultRecord> PoisonAsync(PoisonMessage plan, CancellationToken ct)
+    {
+        var at = clock.Seconds;
+        var sent = new SentPoison(Guid.NewGuid().ToString(), $"poison-{_poisonSent.Count + 1}");
+        var body = System.Text.Encoding.UTF8.GetBytes($$"""{"orderId":"{{sent.OrderId}}","sku":"","qty":0,"customerId":""}""");
+        await BrokerQueues.PublishConfirmedAsync(target.Amqp, Shared.Messaging.QueueNames.For(target.QueuePrefix).Orders, sent.MessageId, body, ct);
+        _poisonSent.Enqueue(sent);
+        say($"poison message {sent.MessageId} (order {sent.OrderId}) published at {at:0.0}s");
+        return new FaultRecord(plan.Kind, plan.Target, null, at, clock.Seconds, $"poison message {sent.MessageId} (order {sent.OrderId}) confirmed by RabbitMQ");
     }
 
     /// <summary>Kills the server (SIGKILL for RabbitMQ, an immediate stop for PostgreSQL), waits, and restarts it on the same data and port.</summary>

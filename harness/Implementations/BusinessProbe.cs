@@ -15,8 +15,20 @@ public static class BusinessProbe
         await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
         var pending = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM inventory_orders WHERE status = 'pending'", ct);
         var queues = QueueNames.For(target.QueuePrefix);
-        var queued = await QueueDepth.CountAsync(target.Amqp, ct, queues.Orders, queues.Replies);
+        var queued = await BrokerQueues.CountAsync(target.Amqp, ct, queues.Orders, queues.Replies);
         return ((int)pending, (int)queued);
+    }
+
+    /// <summary>What the participant parked for manual attention, oldest first.</summary>
+    public static async Task<IReadOnlyList<ParkedMessage>> ParkedMessagesAsync(RunTarget target, CancellationToken ct)
+    {
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        await using var read = orders.CreateCommand("SELECT message_id, order_id, reason, attempts FROM parked_messages ORDER BY parked_at");
+        var parked = new List<ParkedMessage>();
+        await using var reader = await read.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            parked.Add(new ParkedMessage(reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2), reader.GetInt32(3)));
+        return parked;
     }
 
     public static async Task<long> DuplicatesDeliveredAsync(RunTarget target, CancellationToken ct)
@@ -25,3 +37,6 @@ public static class BusinessProbe
         return await Sql.ScalarAsync(orders, "SELECT coalesce(sum(duplicates), 0) FROM inbox", ct);
     }
 }
+
+/// <summary>A message the participant parked for manual attention, as result.json lists it.</summary>
+public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts);

@@ -9,8 +9,12 @@ using Dtx.Shared.Business;
 
 namespace Dtx.Harness.Load;
 
-/// <summary>What the load measured: latencies from each request's scheduled start, in milliseconds.</summary>
-public sealed record LoadStats(int Requested, IReadOnlyList<double> OkLatenciesMs, IReadOnlyList<double> AllLatenciesMs, double Seconds);
+/// <summary>
+/// What the load measured: latencies from each request's scheduled start to its last attempt's end, in milliseconds;
+/// how many attempts were re-sends of an indeterminate one, and how many of those the service answered "already placed".
+/// </summary>
+public sealed record LoadStats(int Requested, IReadOnlyList<double> OkLatenciesMs, IReadOnlyList<double> AllLatenciesMs, double Seconds,
+    int Retried = 0, int RetriedAlreadyPlaced = 0);
 
 /// <summary>
 /// An open-model load generator: request i is due at i / rate seconds, whether or not earlier ones have
@@ -30,6 +34,7 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
         { BaseAddress = initiator, Timeout = Timeout.InfiniteTimeSpan };
 
         var okLatencies = new List<double>();
+        int retried = 0, retriedAlreadyPlaced = 0;
         var allLatencies = new List<double>();
         var inFlight = new List<Task>(orders.Count);
         var started = clock.Elapsed;
@@ -42,7 +47,24 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
             var order = orders[i];
             inFlight.Add(Task.Run(async () =>
             {
-                var (type, latencyMs) = await SendAsync(http, process, order, due, ct);
+                var (type, detail) = await SendAsync(http, process, order, ct);
+                for (var attempt = 1; attempt <= plan.Retries && type == OpType.Info && !ct.IsCancellationRequested; attempt++)
+                {
+                    try
+                    {
+                        await Task.Delay(plan.RetryBackoff, ct);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
+                    // A new logical client for each re-send (Jepsen's rule: a client whose request ended indeterminate is
+                    // gone), asking for the same order id.
+                    (type, detail) = await SendAsync(http, process + attempt * orders.Count, order, ct);
+                    Interlocked.Increment(ref retried);
+                    if (detail == AlreadyPlaced) Interlocked.Increment(ref retriedAlreadyPlaced);
+                }
+                var latencyMs = (clock.Elapsed - due).TotalMilliseconds;
                 lock (allLatencies)
                 {
                     allLatencies.Add(latencyMs);
@@ -51,18 +73,21 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
             }, CancellationToken.None));
         }
         await Task.WhenAll(inFlight);
-        return new LoadStats(inFlight.Count, okLatencies, allLatencies, (clock.Elapsed - started).TotalSeconds);
+        return new LoadStats(inFlight.Count, okLatencies, allLatencies, (clock.Elapsed - started).TotalSeconds, retried, retriedAlreadyPlaced);
     }
 
-    private async Task<(OpType Type, double LatencyMs)> SendAsync(HttpClient http, int process, PlaceOrder order, TimeSpan due, CancellationToken ct)
+    private async Task<(OpType Type, string? Detail)> SendAsync(HttpClient http, int process, PlaceOrder order, CancellationToken ct)
     {
         history.Record(process, OpType.Invoke, order, clock.Seconds);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(plan.RequestTimeout);
         var (type, detail) = await ClassifyAsync(() => http.PostAsJsonAsync("/orders", order, Json.Options, timeout.Token));
         history.Record(process, type, order, clock.Seconds, detail);
-        return (type, (clock.Elapsed - due).TotalMilliseconds);
+        return (type, detail);
     }
+
+    /// <summary>The detail of a 200 answer: the order id was placed before (a re-send met its first attempt's work).</summary>
+    private const string AlreadyPlaced = "already placed";
 
     /// <summary>
     /// Jepsen's three outcomes. Fail only when the order certainly did not happen: a refused connection (nothing
@@ -77,6 +102,7 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
             var code = (int)response.StatusCode;
             return code switch
             {
+                200 => (OpType.Ok, AlreadyPlaced), // 201 is a new order; 200 says the id had been placed already
                 >= 200 and < 300 => (OpType.Ok, null),
                 >= 400 and < 500 => (OpType.Fail, $"{code} {await BodyAsync(response)}"),
                 _ => (OpType.Info, $"{code} {await BodyAsync(response)}"),

@@ -26,11 +26,16 @@ public static class ConsoleSummary
         {
             Verdict.Pass => "[green]pass[/]",
             Verdict.NotApplicable => "[yellow]not applicable[/]",
+            Verdict.FailedAsExpected => "[yellow]failed as expected[/]",
             var other => $"[red]{Words.Of(other)}[/]",
         });
         Row(table, result, "requested / ok / fail / info", r => $"{r.Counts.Requested} / {r.Counts.Ok} / {r.Counts.Failed} / {r.Counts.Indeterminate}");
         Row(table, result, "created / rejected", r => $"{r.Counts.OrdersCreated} / {r.Counts.OrdersRejected}");
         Row(table, result, "duplicates / republished", r => $"{r.Counts.DuplicatesDelivered} / {r.Counts.Republished}");
+        if (result.Runs.Any(r => r.Counts.Retried > 0))
+            Row(table, result, "re-sent / of those already placed", r => $"{r.Counts.Retried} / {r.Counts.RetriedAlreadyPlaced}");
+        if (result.Runs.Any(r => r.Counts.ParkedMessages > 0))
+            Row(table, result, "messages parked", r => string.Join(", ", (r.ParkedMessages ?? []).Select(p => $"{p.OrderId ?? p.MessageId} ({p.Reason})")));
         if (result.Runs.Any(r => r.Counts.CheckBacksSent is not null))
             Row(table, result, "check-backs sent / answered / unexpected, parked", r => r.Counts.CheckBacksSent is null
                 ? "—"
@@ -43,7 +48,7 @@ public static class ConsoleSummary
         console.Write(table);
         foreach (var run in result.Runs)
             foreach (var reason in run.Reasons)
-                console.MarkupLine($"{(run.Verdict == Verdict.NotApplicable ? "[yellow]" : "[red]")}{Markup.Escape(run.Implementation)} {Words.Of(run.Verdict)}: {Markup.Escape(reason)}[/]");
+                console.MarkupLine($"{(run.Verdict is Verdict.NotApplicable or Verdict.FailedAsExpected ? "[yellow]" : "[red]")}{Markup.Escape(run.Implementation)} {Words.Of(run.Verdict)}: {Markup.Escape(reason)}[/]");
         console.MarkupLine($"report: {Markup.Escape(Path.Combine(runDirectory, "index.html"))}");
     }
 

@@ -22,7 +22,7 @@ public static class HtmlReport
             table { border-collapse: collapse; margin: .5rem 0 1.5rem; }
             th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; vertical-align: top; }
             th { background: #f3f3f3; }
-            .pass { background: #dff3e4; } .fail, .error { background: #fbdada; } .not-applicable { background: #fff3d6; }
+            .pass { background: #dff3e4; } .fail, .error { background: #fbdada; } .not-applicable, .expected, .failed-as-expected { background: #fff3d6; }
             code { font-size: 12px; }
             </style></head><body>
             <h1>{{E(result.Scenario)}}: {{(result.Passed ? "pass" : "FAIL")}}</h1>
@@ -38,12 +38,23 @@ public static class HtmlReport
     private static void AppendRun(StringBuilder html, ImplementationRun run)
     {
         html.Append($"<h2 class=\"{Faults.Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Faults.Words.Of(run.Verdict))}</h2>\n");
-        foreach (var reason in run.Reasons) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
+        foreach (var reason in run.Reasons ?? []) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
         if (run.Error is not null) html.Append($"<p class=\"error\">{E(run.Error)}</p>\n");
         html.Append("<table><tr><th>invariant</th><th>ok</th><th>violations</th><th>examples</th><th>meaning</th></tr>\n");
         foreach (var i in run.Invariants)
-            html.Append($"<tr class=\"{(i.Ok ? "pass" : "fail")}\"><td>{E(i.Name)}</td><td>{(i.Ok ? "yes" : "NO")}</td><td>{i.Violations}</td><td><code>{E(string.Join(", ", i.Examples))}</code></td><td>{E(i.Description)}</td></tr>\n");
+        {
+            // A violation the scenario expects (its expect) is shown apart from a real one.
+            var expected = !i.Ok && run.Expected?.Contains(i.Name) == true;
+            html.Append($"<tr class=\"{(i.Ok ? "pass" : expected ? "expected" : "fail")}\"><td>{E(i.Name)}</td><td>{(i.Ok ? "yes" : expected ? "no, as expected" : "NO")}</td><td>{i.Violations}</td><td><code>{E(string.Join(", ", i.Examples))}</code></td><td>{E(i.Description)}</td></tr>\n");
+        }
         html.Append("</table>\n");
+        if (run.ParkedMessages is { Count: > 0 } parked)
+        {
+            html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th></tr>\n");
+            foreach (var p in parked)
+                html.Append($"<tr><td><code>{E(p.MessageId ?? "")}</code></td><td><code>{E(p.OrderId ?? "")}</code></td><td>{E(p.Reason)}</td><td>{p.Attempts}</td></tr>\n");
+            html.Append("</table>\n");
+        }
 
         var c = run.Counts;
         if (c.CheckBacksSent is not null)

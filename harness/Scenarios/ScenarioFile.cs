@@ -18,8 +18,9 @@ public sealed class ScenarioException(string message) : Exception(message);
 /// </summary>
 public static class ScenarioFile
 {
-    private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "drain"];
-    private static readonly string[] LoadFields = ["rate", "duration", "requestTimeout", "minCreatedShare"];
+    private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "chaos", "drain", "expect"];
+    private static readonly string[] ChaosFields = ["faults", "from", "to"];
+    private static readonly string[] LoadFields = ["rate", "duration", "requestTimeout", "minCreatedShare", "retries", "retryBackoff"];
     private static readonly string[] BusinessFields = ["skus", "stockPerSku", "customers", "maxQty", "refuseShare"];
     private static readonly string[] ProtocolFields = ["replyTimeout", "lease", "pollInterval", "txTimeout", "checkInterval", "maxChecks"];
     private static readonly string[] DrainFields = ["deadline"];
@@ -70,7 +71,9 @@ public static class ScenarioFile
                 load.Positive("rate", 40),
                 load.Duration("duration", "20s"),
                 load.Duration("requestTimeout", "5s"),
-                load.Fraction("minCreatedShare", LoadPlan.DefaultMinCreatedShare)),
+                load.Fraction("minCreatedShare", LoadPlan.DefaultMinCreatedShare),
+                load.Count("retries", 0, min: 0),
+                load.Duration("retryBackoff", "1s")),
             new BusinessPlan(
                 business.Count("skus", 8),
                 (long)business.Positive("stockPerSku", 300),
@@ -85,8 +88,24 @@ public static class ScenarioFile
                 protocol.Duration("checkInterval", "1s"),
                 protocol.Count("maxChecks", 10)),
             root.Sections("faults", FaultFields).Select(Fault).ToList(),
-            drain.Duration("deadline", "60s"));
+            drain.Duration("deadline", "60s"))
+        {
+            Expect = Expect(root.Child("expect", [.. ImplementationCatalog.Names])),
+            Chaos = root.Has("chaos") ? Chaos(root.Child("chaos", ChaosFields)) : null,
+        };
     }
+
+    /// <summary><c>chaos: { faults: 6, from: 2s, to: 16s }</c>: that many faults of every kind, drawn from the seed.</summary>
+    private static ChaosPlan Chaos(Section chaos)
+    {
+        var plan = new ChaosPlan(chaos.Count("faults", 6), chaos.Duration("from", "2s", allowZero: true), chaos.Duration("to", "16s"));
+        return plan.To > plan.From ? plan : throw chaos.Fail("to", "must come after chaos.from");
+    }
+
+    /// <summary><c>expect: { half-message: [no-lost-order, converged] }</c>: the violations a run of that implementation should show.</summary>
+    private static Dictionary<string, IReadOnlyList<string>> Expect(Section expect) =>
+        ImplementationCatalog.Names.Where(expect.Has)
+            .ToDictionary(name => name, name => expect.Names(name, Checking.Checker.InvariantNames, "the invariants it is expected to violate"));
 
     private static FaultPlan Fault(Section fault)
     {
@@ -102,6 +121,24 @@ public static class ScenarioFile
             return new LinkFault(at, kind, links, fault.Duration("duration", null),
                 kind == FaultKind.Latency ? fault.Duration("latency", null) : TimeSpan.Zero,
                 kind == FaultKind.Latency ? fault.Duration("jitter", "0ms", allowZero: true) : TimeSpan.Zero);
+        }
+
+        if (kind == FaultKind.PoisonMessage)
+        {
+            fault.Only(kindText, "target");
+            var queue = fault.Text("target") ?? "orders";
+            return queue == "orders" ? new PoisonMessage(at) : throw fault.Fail("target", $"'{queue}' cannot be poisoned; allowed: orders");
+        }
+        if (kind == FaultKind.MessageLoss)
+        {
+            fault.Only(kindText, "target");
+            var queue = fault.Required("target");
+            return queue switch
+            {
+                "orders" => new MessageLoss(at, LostQueue.Orders),
+                "replies" => new MessageLoss(at, LostQueue.Replies),
+                _ => throw fault.Fail("target", $"'{queue}' is not a queue; allowed: orders, replies"),
+            };
         }
 
         var step = fault.Text("step");
@@ -192,12 +229,12 @@ public static class ScenarioFile
             return value > 0 ? value : throw Fail(field, $"must be a positive number, not {Text(field)}");
         }
 
-        public int Count(string field, int fallback)
+        public int Count(string field, int fallback, int min = 1)
         {
             var value = Number(field, fallback);
-            return value >= 1 && value <= int.MaxValue && value == Math.Floor(value)
+            return value >= min && value <= int.MaxValue && value == Math.Floor(value)
                 ? (int)value
-                : throw Fail(field, $"must be a whole number of at least 1, not {Text(field)}");
+                : throw Fail(field, $"must be a whole number of at least {min}, not {Text(field)}");
         }
 
         public double Fraction(string field, double fallback)

@@ -41,22 +41,24 @@ public sealed class Participant : IServiceRole
         var queues = services.GetRequiredService<QueueNames>();
         var log = services.GetRequiredService<ILogger<Participant>>();
 
-        await Database.ApplySchemaAsync(options.Database, stopping, OrderBook.Schema, Inbox.Schema, TransactionLog.Schema);
+        await Database.ApplySchemaAsync(options.Database, stopping, OrderBook.Schema, Inbox.Schema, ParkedMessages.Schema, TransactionLog.Schema);
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "half-message-participant", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), services.GetRequiredService<TxBrokerClient>(), queues,
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), log);
-        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
+            park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues, CustomerPolicy policy, Failpoints failpoints, ILogger log)
     {
         public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
         {
-            var order = Json.Deserialize<PlaceOrder>(delivery.Body.Span);
+            var order = ParkedMessages.ReadOrder(delivery);
             // txbroker dispatches with the transaction id as the message id: the same for every redelivery and redispatch.
             var messageId = delivery.BasicProperties.MessageId
-                ?? throw new InvalidDataException("a dispatched order without a message id cannot be deduplicated");
+                ?? throw new PoisonMessageException("a dispatched order without a message id cannot be deduplicated", order.OrderId);
             var outcome = policy.Decide(order.CustomerId);
             var replyTx = $"reply-{Guid.NewGuid():N}";
             // Throws when txbroker is unreachable: the delivery goes back to the queue and is tried again later.

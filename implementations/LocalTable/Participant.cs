@@ -43,22 +43,24 @@ public sealed class Participant : IServiceRole
         var log = services.GetRequiredService<ILogger<Participant>>();
         var relay = services.GetRequiredService<Relay>();
 
-        await Database.ApplySchemaAsync(options.Database, stopping, OrderBook.Schema, Inbox.Schema, Outbox.Schema);
+        await Database.ApplySchemaAsync(options.Database, stopping, OrderBook.Schema, Inbox.Schema, ParkedMessages.Schema, Outbox.Schema);
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "local-table-participant", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await relay.StartAsync(amqp, stopping);
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>());
-        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping);
+        var db = services.GetRequiredService<NpgsqlDataSource>();
+        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
+            park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints)
     {
         public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
         {
-            var order = Json.Deserialize<PlaceOrder>(delivery.Body.Span);
-            var messageId = Guid.Parse(delivery.BasicProperties.MessageId
-                ?? throw new InvalidDataException("an order message without a message id cannot be deduplicated"));
+            var order = ParkedMessages.ReadOrder(delivery);
+            if (!Guid.TryParse(delivery.BasicProperties.MessageId, out var messageId))
+                throw new PoisonMessageException("an order message without a uuid message id cannot be deduplicated", order.OrderId);
 
             long replyRow;
             await using (var connection = await db.OpenConnectionAsync(ct))

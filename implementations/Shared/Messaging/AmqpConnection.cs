@@ -64,11 +64,26 @@ public sealed class AmqpConnection : IAsyncDisposable
     /// it returns, so a crash between the two redelivers the message (at-least-once) and the handler's dedupe
     /// absorbs it. A handler that throws gets the message back after a pause, never dropped.
     /// </summary>
+    /// <summary>How often a poison delivery is tried before it is parked, and the first back-off (doubled each time).</summary>
+    public const int PoisonAttempts = 5;
+    private static readonly TimeSpan PoisonBackoff = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Consumes with manual acks: a delivery is acked only after <paramref name="handle"/> returned (its effects are
+    /// committed), and put back for another try when it threw. A <see cref="PoisonMessageException"/> is tried
+    /// <see cref="PoisonAttempts"/> times with a growing back-off, then handed to <paramref name="park"/> and acked,
+    /// so a message that can never be applied neither circulates forever nor holds back the ones behind it. Any
+    /// other failure (a database or txbroker that is down) may pass, and is retried for as long as it takes.
+    /// </summary>
     public async Task ConsumeAsync(string queue, ushort prefetch, ushort concurrency,
-        Func<BasicDeliverEventArgs, CancellationToken, Task> handle, CancellationToken stopping)
+        Func<BasicDeliverEventArgs, CancellationToken, Task> handle, CancellationToken stopping,
+        Func<BasicDeliverEventArgs, PoisonMessageException, int, CancellationToken, Task>? park = null)
     {
         var channel = await Connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: concurrency), stopping);
         await channel.BasicQosAsync(0, prefetch, false, stopping);
+        // Tries per poison message, in this process: a restart starts counting again, which only delays the parking.
+        var poisonTries = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivery) =>
         {
@@ -80,22 +95,71 @@ public sealed class AmqpConnection : IAsyncDisposable
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
             }
+            catch (PoisonMessageException poison) when (park is not null)
+            {
+                var key = delivery.BasicProperties.MessageId ?? Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(delivery.Body.Span));
+                var attempt = poisonTries.AddOrUpdate(key, 1, (_, n) => n + 1);
+                if (attempt >= PoisonAttempts && await TryParkAsync(park, delivery, poison, attempt, stopping))
+                {
+                    poisonTries.TryRemove(key, out int _);
+                    _log.LogWarning("parked message {MessageId} from {Queue} after {Attempts} attempts: {Reason}", key, queue, attempt, poison.Message);
+                    await AckOrLeaveAsync(channel, delivery);
+                    return;
+                }
+                _log.LogWarning("message {MessageId} from {Queue} cannot be applied ({Reason}); attempt {Attempt} of {Max}", key, queue, poison.Message, attempt, PoisonAttempts);
+                await NackAsync(channel, delivery, PoisonBackoff * Math.Pow(2, attempt - 1));
+            }
             catch (Exception e)
             {
                 _log.LogWarning("handling a message from {Queue} failed: {Error}; it goes back to the queue", queue, e.Message);
-                await Task.Delay(200, CancellationToken.None);
-                try
-                {
-                    await channel.BasicNackAsync(delivery.DeliveryTag, false, requeue: true, CancellationToken.None);
-                }
-                catch (Exception nackError)
-                {
-                    // The channel is gone (broker restart); the broker requeues unacked deliveries by itself.
-                    _log.LogDebug("nack failed: {Error}", nackError.Message);
-                }
+                await NackAsync(channel, delivery, RetryDelay);
             }
         };
         await channel.BasicConsumeAsync(queue, autoAck: false, consumer, stopping);
+    }
+
+    private async Task<bool> TryParkAsync(Func<BasicDeliverEventArgs, PoisonMessageException, int, CancellationToken, Task> park,
+        BasicDeliverEventArgs delivery, PoisonMessageException poison, int attempt, CancellationToken stopping)
+    {
+        try
+        {
+            await park(delivery, poison, attempt, stopping);
+            return true;
+        }
+        catch (Exception e) when (!stopping.IsCancellationRequested)
+        {
+            // The park table is out of reach (the database is down): keep the message in the queue and try later.
+            _log.LogWarning("parking failed: {Error}; the message goes back to the queue", e.Message);
+            return false;
+        }
+    }
+
+    private async Task AckOrLeaveAsync(IChannel channel, BasicDeliverEventArgs delivery)
+    {
+        try
+        {
+            await channel.BasicAckAsync(delivery.DeliveryTag, false, CancellationToken.None);
+        }
+        catch (Exception e)
+        {
+            // The channel is gone: the broker redelivers, and the message is parked again (a second row, same id).
+            _log.LogDebug("ack of a parked message failed: {Error}", e.Message);
+        }
+    }
+
+    /// <summary>Puts a delivery back after <paramref name="delay"/>, so that a failing message does not spin.</summary>
+    private async Task NackAsync(IChannel channel, BasicDeliverEventArgs delivery, TimeSpan delay)
+    {
+        await Task.Delay(delay, CancellationToken.None);
+        try
+        {
+            await channel.BasicNackAsync(delivery.DeliveryTag, false, requeue: true, CancellationToken.None);
+        }
+        catch (Exception nackError)
+        {
+            // The channel is gone (broker restart); the broker requeues unacked deliveries by itself.
+            _log.LogDebug("nack failed: {Error}", nackError.Message);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -79,4 +79,40 @@ public sealed class VerdictTests
         // One that applies is enough to judge the run.
         Assert.Equal(Verdict.Pass, Judge(Crash, Crash with { Outcome = FaultOutcome.NotApplicable }).Verdict);
     }
+
+    private static CheckResult Violating(params string[] names) => AllHeld with
+    {
+        Invariants = AllHeld.Invariants.Select(i => names.Contains(i.Name) ? i with { Ok = false, Violations = 3, Examples = ["o-7"] } : i).ToList(),
+    };
+
+    [Fact]
+    public void Violating_exactly_what_the_scenario_expects_fails_as_expected()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.Converged), [Crash], true, 100, 80, 0.25, [Checker.NoLostOrder, Checker.Converged]);
+        Assert.Equal(Verdict.FailedAsExpected, judgement.Verdict);
+        Assert.All(judgement.Reasons, r => Assert.StartsWith("as expected: ", r));
+    }
+
+    [Fact]
+    public void An_expected_violation_that_did_not_happen_is_a_real_failure()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder), [Crash], true, 100, 80, 0.25, [Checker.NoLostOrder, Checker.Converged]);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Equal("converged was expected to be violated (the scenario's expect) but held", Assert.Single(judgement.Reasons));
+    }
+
+    [Fact]
+    public void A_violation_beyond_what_is_expected_is_a_real_failure()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.ExactlyOnceEffect), [Crash], true, 100, 80, 0.25, [Checker.NoLostOrder]);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.StartsWith("exactly-once-effect violated", Assert.Single(judgement.Reasons));
+    }
+
+    [Fact]
+    public void An_expected_failure_still_needs_its_faults_to_have_fired()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder), [Crash with { Outcome = FaultOutcome.NotTriggered, Note = "n" }], true, 100, 80, 0.25, [Checker.NoLostOrder]);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+    }
 }

@@ -36,6 +36,22 @@ public sealed class ScenarioFileTests
     }
 
     [Fact]
+    public void Chaos_draws_the_same_faults_for_the_same_seed_and_others_for_another()
+    {
+        var scenario = ScenarioFile.Parse("name: c\nchaos: { faults: 8, from: 2s, to: 16s }", "c.yaml");
+        string Schedule(int seed) => string.Join(" | ", scenario.FaultsFor(seed).Select(f => $"{f.At[0].TotalSeconds} {f.Kind} {f.Target}"));
+
+        Assert.Equal(8, scenario.FaultsFor(1).Count);
+        Assert.Equal(Schedule(1), Schedule(1));
+        Assert.NotEqual(Schedule(1), Schedule(2));
+        Assert.Equal([2, 4, 6, 8, 10, 12, 14, 16], scenario.FaultsFor(1).Select(f => f.At[0].TotalSeconds));
+        // Over many seeds every kind comes up.
+        var kinds = Enumerable.Range(0, 50).SelectMany(scenario.FaultsFor).Select(f => f.Kind).ToHashSet();
+        Assert.Superset(new HashSet<Dtx.Harness.Faults.FaultKind> { Dtx.Harness.Faults.FaultKind.Crash, Dtx.Harness.Faults.FaultKind.Delay, Dtx.Harness.Faults.FaultKind.Pause,
+            Dtx.Harness.Faults.FaultKind.Partition, Dtx.Harness.Faults.FaultKind.Latency, Dtx.Harness.Faults.FaultKind.Hang, Dtx.Harness.Faults.FaultKind.ResetPeer }, kinds);
+    }
+
+    [Fact]
     public void Crash_after_commit_crashes_the_initiator_at_least_three_times()
     {
         var scenario = ScenarioCatalog.Find("crash-after-commit");
@@ -63,6 +79,13 @@ public sealed class ScenarioFileTests
     [InlineData("name: [x, y]", "name must be a single value")]
     [InlineData("name: x\nload: [1, 2]", "load must be a mapping of fields")]
     [InlineData("name: x\nload: { rate: 5", "f.yaml:3: not valid YAML")]
+    [InlineData("name: x\nload: { retries: -1 }", "load.retries must be a whole number of at least 0")]
+    [InlineData("name: x\nexpect: { dual-writ: [no-lost-order] }", "expect.dual-writ is not a field here; allowed: local-table, half-message")]
+    [InlineData("name: x\nexpect: { half-message: [no-lost-orders] }", "'no-lost-orders' is not one; allowed: no-lost-order")]
+    [InlineData("name: x\nfaults: [ { kind: message-loss, target: inbox, at: [1s] } ]", "'inbox' is not a queue; allowed: orders, replies")]
+    [InlineData("name: x\nfaults: [ { kind: poison-message, target: replies, at: [1s] } ]", "'replies' cannot be poisoned; allowed: orders")]
+    [InlineData("name: x\nchaos: { faults: 3, from: 9s, to: 4s }", "chaos.to must come after chaos.from")]
+    [InlineData("name: x\nchaos: { fault: 3 }", "chaos.fault is not a field here; allowed: faults, from, to")]
     [InlineData("name: x\nload: { duration: soon }", "load.duration")]
     [InlineData("name: x\nbusiness: { refuseShare: 2 }", "business.refuseShare must be between 0 and 1")]
     [InlineData("name: x\nfaults: [ { kind: flood, step: initiator.after-commit, at: [1s] } ]", "faults[0].kind")]

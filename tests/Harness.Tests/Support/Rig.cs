@@ -48,7 +48,7 @@ public sealed class Rig : IAsyncDisposable
 
     /// <summary>A nemesis for this rig's services, as a scenario has (without proxies: link faults are not applicable).</summary>
     public Nemesis Nemesis(TimeSpan? loadDuration = null) =>
-        new(Implementation, Supervisor, _clock, _postgres, _rabbit, null, Faults, loadDuration ?? TimeSpan.Zero, _ => { });
+        new(Implementation, Target, Supervisor, _clock, _postgres, _rabbit, null, Faults, loadDuration ?? TimeSpan.Zero, _ => { });
     public NpgsqlDataSource Inventory { get; }
     public NpgsqlDataSource Orders { get; }
     public NpgsqlDataSource? Broker { get; }

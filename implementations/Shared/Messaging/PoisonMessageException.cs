@@ -1,0 +1,12 @@
+namespace Dtx.Shared.Messaging;
+
+/// <summary>
+/// A delivery that can never be applied however often it is tried — a body that is not a valid order, a message id
+/// that cannot be deduplicated — as opposed to a failure that may pass (a database or txbroker that is down). The
+/// consumer retries it a bounded number of times, then parks it for a person to look at (manual intervention)
+/// instead of letting it circulate forever. <see cref="OrderId"/> is the order it claims to be, when it names one.
+/// </summary>
+public sealed class PoisonMessageException(string reason, string? orderId = null) : Exception(reason)
+{
+    public string? OrderId { get; } = orderId;
+}
