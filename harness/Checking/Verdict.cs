@@ -56,7 +56,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
             }
         }
         reasons.AddRange(unresolvedMessages ?? []);
-        var needed = (int)Math.Ceiling(requested * minCreatedShare);
+        var needed = Math.Max(1, (int)Math.Ceiling(requested * minCreatedShare));
         if (created < needed)
             reasons.Add($"too little progress: {created} of {requested} requested orders were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
 

@@ -30,12 +30,22 @@ public static class ScenarioCommand
             if (value != "all" && ImplementationCatalog.Find(value) is null)
                 r.AddError($"--impl: unknown implementation '{value}'; use {string.Join(", ", ImplementationCatalog.Names)} or all");
         });
-        var seed = new Option<int>("--seed") { Description = "seed of the orders and of every random choice; the same seed gives the same orders", DefaultValueFactory = _ => 42 };
-        var rate = new Option<double?>("--rate") { Description = "orders per second (open model); overrides the scenario's load.rate" };
-        rate.Validators.Add(r =>
+        var seed = new Option<int>("--seed")
         {
-            if (r.GetValueOrDefault<double?>() is <= 0) r.AddError("--rate must be a positive number of orders per second");
-        });
+            Description = "seed of the orders and of every random choice; the same seed gives the same orders",
+            DefaultValueFactory = _ => 42,
+            CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+                ? value
+                : Error(r.AddError, $"--seed: '{r.Tokens[0].Value}' is not a whole number", 0),
+        };
+        var rate = new Option<double?>("--rate")
+        {
+            Description = "orders per second (open model); overrides the scenario's load.rate",
+            // Parsed here, not by the library: its own parser throws on a non-number instead of reporting it.
+            CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) && value > 0
+                ? value
+                : Error<double?>(r.AddError, $"--rate: '{r.Tokens[0].Value}' is not a positive number of orders per second", null),
+        };
         var duration = new Option<TimeSpan?>("--duration")
         {
             Description = "how long the load runs, e.g. 20s or 1m; overrides the scenario's load.duration",
@@ -65,6 +75,8 @@ public static class ScenarioCommand
         };
         command.SetAction(async (parse, ct) =>
         {
+            var reportsRoot = parse.GetValue(reports) ?? ReportsFolder.Default();
+            if (ReportsFolder.Unwritable(reportsRoot) is { } why) return Program.BadInput($"--reports: cannot write run folders to {reportsRoot}: {why}");
             var scenarioName = parse.GetValue(name);
             var runAll = parse.GetValue(all);
             if (runAll && scenarioName is not null) return Program.BadInput("give a scenario name or --all, not both");
@@ -85,7 +97,7 @@ public static class ScenarioCommand
                 parse.GetValue(seed),
                 parse.GetValue(rate),
                 parse.GetValue(duration),
-                parse.GetValue(reports) ?? ReportsFolder.Default(),
+                reportsRoot,
                 parse.GetValue(postgres),
                 parse.GetValue(amqp),
                 parse.GetValue(keep),
@@ -143,6 +155,12 @@ public static class ScenarioCommand
         }
     }
 
+    private static T Error<T>(Action<string> addError, string message, T placeholder)
+    {
+        addError(message);
+        return placeholder;
+    }
+
     internal static TimeSpan? ParseDuration(string text, string option, Action<string> addError)
     {
         try
@@ -167,5 +185,22 @@ public static class ReportsFolder
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "Harness.sln"))) return Path.Combine(dir.FullName, "reports");
         return Path.Combine(Environment.CurrentDirectory, "reports");
+    }
+
+    /// <summary>Null when run folders can be made in <paramref name="folder"/>; otherwise why not, in one line. Checked before any server starts.</summary>
+    public static string? Unwritable(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            return e.Message;
+        }
     }
 }

@@ -25,6 +25,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct)
     {
         scenario = ApplyOverrides(scenario);
+        // --rate and --duration can make a sane file insane: say so before anything starts.
+        if (ScenarioFile.CheckTimes(scenario) is { } problem) throw new ScenarioException($"{scenario.Name} with these options: {problem}");
         var startedAt = DateTimeOffset.UtcNow;
         var runId = startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         RunDirectory = UniqueDirectory(Path.Combine(options.ReportsRoot, $"{runId}-{scenario.Name}"));
@@ -143,9 +145,21 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             var nemesis = new Nemesis(implementation, target, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
             clock.Start();
+            // The nemesis stops with the load when the load fails, instead of faulting services being torn down.
+            using var faulting = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var loadTask = load.RunAsync(ct);
-            var nemesisTask = nemesis.RunAsync(scenario.Faults, ct);
-            var stats = await loadTask;
+            var nemesisTask = nemesis.RunAsync(scenario.Faults, faulting.Token);
+            LoadStats stats;
+            try
+            {
+                stats = await loadTask;
+            }
+            catch
+            {
+                await faulting.CancelAsync();
+                await Task.WhenAny(nemesisTask);
+                throw;
+            }
             await nemesisTask;
 
             await nemesis.HealAsync(ct);
@@ -168,7 +182,11 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var counts = Count(recorded, truth, absorbed, stats) with { ParkedMessages = parked.Count };
             // Every poison message must have been parked: one still circulating (or silently dropped) is a failure.
             var unparked = nemesis.PoisonSent.Where(p => !parked.Any(m => m.MessageId == p.MessageId))
-                .Select(p => $"poison message {p.MessageId} (order {p.OrderId}) was never parked").ToList();
+                .Select(p => $"poison message {p.MessageId} (order {p.OrderId}) was never parked")
+                // And nothing else may have been parked: a real order parked is an order lost behind a pass.
+                .Concat(parked.Where(m => !nemesis.PoisonSent.Any(p => p.MessageId == m.MessageId))
+                    .Select(m => $"message {m.MessageId} (order {m.OrderId}) was parked although it was no poison: {m.Reason}"))
+                .ToList();
             var expected = scenario.ExpectedViolations(implementation.Name);
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare, expected, unparked);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");

@@ -30,6 +30,23 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
 
     public FaultLog Log => log;
 
+    // Faults that kill a service wait for each other: a death must be judged against the one fault that caused it.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _deathLocks = new();
+
+    private async Task<FaultRecord> OneDeathAtATimeAsync(string service, Func<Task<FaultRecord>> inject, CancellationToken ct)
+    {
+        var gate = _deathLocks.GetOrAdd(service, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            return await inject();
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
     /// <summary>Runs every fault plan concurrently, each at its times, and records every window.</summary>
     public async Task RunAsync(IReadOnlyList<FaultPlan> plans, CancellationToken ct)
     {
@@ -86,13 +103,14 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
             switch (plan)
             {
                 case StepFault { Action.Action: FailpointAction.Crash } step:
-                    log.Record(await CrashAtStepAsync(step, implementation.Bind(step.Role)!, ct));
+                    var binding = implementation.Bind(step.Role)!;
+                    log.Record(await OneDeathAtATimeAsync(binding.Service, () => CrashAtStepAsync(step, binding, ct), ct));
                     break;
                 case StepFault step:
                     log.Record(await ArmStepAsync(step, implementation.Bind(step.Role)!, ct));
                     break;
                 case ServiceCrash crash:
-                    log.Record(await KillServiceAsync(crash, ct));
+                    log.Record(await OneDeathAtATimeAsync(crash.Service, () => KillServiceAsync(crash, ct), ct));
                     break;
                 case ServerCrash crash:
                     log.Record(await CrashServerAsync(crash, ct));
@@ -179,7 +197,7 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
         while (clock.Elapsed < until && !(plan.Action.FiresOnce && fired > 0))
         {
             await supervisor.WaitHealthyAsync(step.Service, ct);
-            if (await FiredAsync(step, ct) is not { } before)
+            if (await FiredAsync(step, ct) is not ({ } before, var launch))
             {
                 await Task.Delay(FiredPoll, ct); // died before it could be armed: wait for its successor
                 continue;
@@ -189,17 +207,18 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
                 throw new InvalidOperationException($"{step.Service} refused to arm {step.Failpoint}: {(int)armed.Status!} {armed.Body}");
             processes++;
             long here = 0;
-            var alive = armed.Answered;
+            // Polled only while the process that was armed answers: its successor has its own counts and nothing armed.
+            var alive = armed.Answered && armed.Launch == launch;
             while (alive && clock.Elapsed < until && !(plan.Action.FiresOnce && fired + here > 0))
             {
                 await Task.Delay(FiredPoll, ct);
-                if (await FiredAsync(step, ct) is { } now && now >= before + here) here = now - before;
-                else alive = false; // dead, or a successor already answering with its own counts
+                if (await FiredAsync(step, ct) is ({ } now, var answered) && answered == launch) here = now - before;
+                else alive = false;
             }
             if (alive)
             {
                 await supervisor.ControlAsync(step.Service, HttpMethod.Delete, $"/failpoints/{step.Failpoint}", null, ct);
-                if (await FiredAsync(step, ct) is { } last && last >= before + here) here = last - before;
+                if (await FiredAsync(step, ct) is ({ } last, var answered) && answered == launch) here = last - before;
             }
             fired += here;
         }
@@ -211,23 +230,39 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
             : new FaultRecord(plan.Kind, step.Service, plan.Role, armedAt, end, $"not triggered: {plan.Action} never fired while armed{across}", FaultOutcome.NotTriggered);
     }
 
-    /// <summary>The failpoint's fired count from the service's control endpoint, or null when the process died.</summary>
-    private async Task<long?> FiredAsync(StepBinding step, CancellationToken ct)
+    /// <summary>The failpoint's fired count and which process answered, or a null count when that process died.</summary>
+    private async Task<(long? Fired, int Launch)> FiredAsync(StepBinding step, CancellationToken ct)
     {
         var reply = await supervisor.ControlAsync(step.Service, HttpMethod.Get, "/failpoints", null, ct);
-        if (!reply.Succeeded) return null;
+        if (!reply.Succeeded) return (null, reply.Launch);
         using var json = JsonDocument.Parse(reply.Body);
-        return json.RootElement.GetProperty(step.Failpoint).GetProperty("fired").GetInt64();
+        return (json.RootElement.GetProperty(step.Failpoint).GetProperty("fired").GetInt64(), reply.Launch);
     }
 
     /// <summary>SIGKILL to a service's processes wherever they are, then the restart.</summary>
     private async Task<FaultRecord> KillServiceAsync(ServiceCrash plan, CancellationToken ct)
     {
         await supervisor.WaitHealthyAsync(plan.Service, ct);
+        var at = clock.Seconds;
         var death = supervisor.ExpectDeath(plan.Service, plan.RestartAfter);
-        supervisor.Signal(plan.Service, Signals.SIGKILL);
-        var died = await death.Died.WaitAsync(DeathPatience, ct);
+        Death died;
+        try
+        {
+            if (!supervisor.Signal(plan.Service, Signals.SIGKILL)) throw new TimeoutException();
+            died = await death.Died.WaitAsync(DeathPatience, ct);
+        }
+        catch (TimeoutException)
+        {
+            supervisor.Cancel(plan.Service, death);
+            return new FaultRecord(FaultKind.Crash, plan.Service, null, at, clock.Seconds, "not triggered: no running process took the SIGKILL", FaultOutcome.NotTriggered);
+        }
         var restartedAt = await RestartedAsync(death, ct);
+        // 128 + 9: it was our SIGKILL that ended it, not something of its own just before.
+        if (died.ExitCode != 128 + Signals.SIGKILL)
+        {
+            log.Record(new FaultRecord(FaultKind.Crash, plan.Service, null, died.AtSeconds, restartedAt, $"unexpected exit (code {died.ExitCode}) just before a planned kill", FaultOutcome.UnexpectedExit));
+            return new FaultRecord(FaultKind.Crash, plan.Service, null, at, clock.Seconds, "not triggered: the process died of something else first", FaultOutcome.NotTriggered);
+        }
         say($"{plan.Service} killed at {died.AtSeconds:0.0}s");
         return Restarted(new FaultRecord(FaultKind.Crash, plan.Service, null, died.AtSeconds, restartedAt), restartedAt);
     }
@@ -257,7 +292,8 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
     {
         await supervisor.WaitHealthyAsync(plan.Service, ct);
         var at = clock.Seconds;
-        supervisor.Signal(plan.Service, Signals.SIGSTOP);
+        if (!supervisor.Signal(plan.Service, Signals.SIGSTOP))
+            return new FaultRecord(FaultKind.Pause, plan.Service, null, at, at, "not triggered: no running process to stop", FaultOutcome.NotTriggered);
         try
         {
             await Task.Delay(plan.Duration, ct);

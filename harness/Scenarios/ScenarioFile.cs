@@ -64,19 +64,19 @@ public static class ScenarioFile
         var business = root.Child("business", BusinessFields);
         var protocol = root.Child("protocol", ProtocolFields);
         var drain = root.Child("drain", DrainFields);
-        return new Scenario(
+        var scenario = new Scenario(
             root.Required("name"),
             root.Text("description") ?? "",
             new LoadPlan(
                 load.Positive("rate", 40),
                 load.Duration("duration", "20s"),
                 load.Duration("requestTimeout", "5s"),
-                load.Fraction("minCreatedShare", LoadPlan.DefaultMinCreatedShare),
+                load.Share("minCreatedShare", LoadPlan.DefaultMinCreatedShare),
                 load.Count("retries", 0, min: 0),
                 load.Duration("retryBackoff", "1s")),
             new BusinessPlan(
                 business.Count("skus", 8),
-                (long)business.Positive("stockPerSku", 300),
+                business.Count("stockPerSku", 300),
                 business.Count("customers", 40),
                 business.Count("maxQty", 3),
                 business.Fraction("refuseShare", 0.1)),
@@ -93,6 +93,29 @@ public static class ScenarioFile
             Expect = Expect(root.Child("expect", [.. ImplementationCatalog.Names])),
             Chaos = root.Has("chaos") ? Chaos(root.Child("chaos", ChaosFields)) : null,
         };
+        if (CheckTimes(scenario) is { } problem) throw new ScenarioException($"{source}: {problem}");
+        return scenario;
+    }
+
+    /// <summary>The most requests one run may make: past this the orders alone would not fit in memory.</summary>
+    public const int MaxRequests = 10_000_000;
+
+    /// <summary>
+    /// Null when the load is sane and every fault falls inside it; otherwise what is wrong. A fault planned after the
+    /// load would hit an idle system and prove nothing, so it is refused — also when <c>--duration</c> shortens the load.
+    /// </summary>
+    public static string? CheckTimes(Scenario scenario)
+    {
+        if (scenario.Load.Rate * scenario.Load.Duration.TotalSeconds > MaxRequests)
+            return $"load.rate × load.duration asks for more than {MaxRequests:N0} requests";
+        if (scenario.Load.Requests < 1)
+            return $"load.rate × load.duration is less than one request; the run would check nothing";
+        var late = scenario.Faults.SelectMany(f => f.At.Select(at => (Fault: f, At: at))).FirstOrDefault(p => p.At >= scenario.Load.Duration);
+        if (late.Fault is not null)
+            return $"the {Words.Of(late.Fault.Kind)} of {late.Fault.Target} at {late.At.TotalSeconds:0.###}s comes after the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s; a fault must fall inside the load";
+        if (scenario.Chaos is { } chaos && chaos.To >= scenario.Load.Duration)
+            return $"chaos.to ({chaos.To.TotalSeconds:0.###}s) must come before the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s";
+        return null;
     }
 
     /// <summary><c>chaos: { faults: 6, from: 2s, to: 16s }</c>: that many faults of every kind, drawn from the seed.</summary>
@@ -235,6 +258,13 @@ public static class ScenarioFile
             return value >= min && value <= int.MaxValue && value == Math.Floor(value)
                 ? (int)value
                 : throw Fail(field, $"must be a whole number of at least {min}, not {Text(field)}");
+        }
+
+        /// <summary>A share above zero and at most one: zero would switch the check it feeds off.</summary>
+        public double Share(string field, double fallback)
+        {
+            var value = Number(field, fallback);
+            return value is > 0 and <= 1 ? value : throw Fail(field, $"must be above 0 and at most 1, not {Text(field)}");
         }
 
         public double Fraction(string field, double fallback)

@@ -5,9 +5,10 @@ using Dtx.Harness.Infrastructure;
 namespace Dtx.Harness.Services;
 
 /// <summary>How a control request ended: answered with a status, or not answered because the process it was meant for died.</summary>
-public sealed record ControlReply(HttpStatusCode? Status, string Body)
+/// <param name="Launch">Which process of the service the request was meant for (1 for the first, 2 after one restart …).</param>
+public sealed record ControlReply(HttpStatusCode? Status, string Body, int Launch = 0)
 {
-    public static readonly ControlReply ProcessDied = new(null, "");
+    public static ControlReply ProcessDied(int launch) => new(null, "", launch);
     public bool Answered => Status is not null;
     public bool Succeeded => Status is { } status && (int)status is >= 200 and < 300;
 }
@@ -89,8 +90,8 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
     public Task<ControlReply> ControlAsync(string service, HttpMethod method, string path, string? body, CancellationToken ct) =>
         Find(service).ControlAsync(method, path, body, ct);
 
-    /// <summary>Sends a signal to the service's process group: SIGSTOP and SIGCONT pause it, SIGKILL crashes it.</summary>
-    public void Signal(string service, int signal) => Find(service).Signal(signal);
+    /// <summary>Sends a signal to the service's process group (SIGSTOP and SIGCONT pause it, SIGKILL crashes it); false when no process was running.</summary>
+    public bool Signal(string service, int signal) => Find(service).Signal(signal);
 
     /// <summary>Stops the services for good (no restarts from here on), politely first.</summary>
     public async Task StopAllAsync()
@@ -135,17 +136,24 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         public ExpectedDeath Expect(TimeSpan restartAfter)
         {
             var expected = new ExpectedDeath(restartAfter);
-            _expected = expected;
+            // One at a time: a second would take the first one's death (the nemesis runs them one after the other).
+            if (Interlocked.CompareExchange(ref _expected, expected, null) is not null)
+                throw new InvalidOperationException($"{owner.Implementation} {role} already expects a death");
             return expected;
         }
 
         public bool Withdraw(ExpectedDeath expected) => Interlocked.CompareExchange(ref _expected, null, expected) == expected;
 
-        public void Signal(int signal) => _process?.Signal(signal);
+        public bool Signal(int signal)
+        {
+            if (_process is not { HasExited: false } process) return false;
+            process.Signal(signal);
+            return true;
+        }
 
         public async Task<ControlReply> ControlAsync(HttpMethod method, string path, string? body, CancellationToken ct)
         {
-            var process = _process!;
+            var (process, launch) = (_process!, _launches);
             for (var attempt = 1; ; attempt++)
             {
                 try
@@ -153,11 +161,13 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                     using var request = new HttpRequestMessage(method, new Uri(Url, path));
                     if (body is not null) request.Content = new StringContent(body);
                     using var response = await Control.SendAsync(request, ct);
-                    return new ControlReply(response.StatusCode, await response.Content.ReadAsStringAsync(ct));
+                    // The port is the successor's once the process died: an answer counts only from the one it was meant for.
+                    if (process.HasExited) return ControlReply.ProcessDied(launch);
+                    return new ControlReply(response.StatusCode, await response.Content.ReadAsStringAsync(ct), launch);
                 }
                 catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
                 {
-                    if (await DiedAsync(process, ct)) return ControlReply.ProcessDied;
+                    if (await DiedAsync(process, ct)) return ControlReply.ProcessDied(launch);
                     var why = e.Message + (e.InnerException is { } inner ? ": " + inner.Message : "");
                     if (attempt == ControlAttempts)
                         throw new InvalidOperationException($"{method} {path} on {owner.Implementation} {role} failed {ControlAttempts} times although the process is alive: {why}", e);
@@ -203,9 +213,9 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
                     using var response = await Control.GetAsync(new Uri(Url, "/health"), ct);
                     if (response.IsSuccessStatusCode) break;
                 }
-                catch (HttpRequestException)
+                catch (Exception e) when (e is HttpRequestException || (e is TaskCanceledException && !ct.IsCancellationRequested))
                 {
-                    // Not listening yet.
+                    // Not listening yet, or too busy starting to answer within the control timeout: not yet.
                 }
                 if (DateTime.UtcNow > deadline)
                     throw new TimeoutException($"{owner.Implementation} {role} did not answer on {Url} within {HealthPatience.TotalSeconds:0}s; see {LogPath}");

@@ -73,14 +73,20 @@ public sealed partial record FailpointSpec(
         var match = DurationSyntax().Match(text.Trim());
         if (!match.Success || !double.TryParse(match.Groups["n"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n))
             throw new FormatException($"'{text}' is not a duration; write e.g. 250ms, 2s, 1.5s or 1m");
-        return match.Groups["unit"].Value switch
+        var value = match.Groups["unit"].Value switch
         {
-            "ms" => TimeSpan.FromMilliseconds(n),
-            "s" => TimeSpan.FromSeconds(n),
-            "m" => TimeSpan.FromMinutes(n),
+            "ms" => n / 1000,
+            "s" => n,
+            "m" => n * 60,
             _ => throw new FormatException($"'{text}' has no unit; write e.g. 250ms, 2s or 1m"),
         };
+        // Longer would overflow a TimeSpan or a timer; no fault, load or timeout of a run is anywhere near a day.
+        return value <= MaxDuration.TotalSeconds
+            ? TimeSpan.FromSeconds(value)
+            : throw new FormatException($"'{text}' is longer than the longest duration allowed, {MaxDuration.TotalHours:0} hours");
     }
+
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromHours(24);
 
     /// <summary>True when the failpoint fires at most once and is then disarmed.</summary>
     public bool FiresOnce => Trigger is FailpointTrigger.Once or FailpointTrigger.Nth;

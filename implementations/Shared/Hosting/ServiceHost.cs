@@ -83,9 +83,16 @@ public static class ServiceHost
             {
                 var spec = FailpointSpec.Parse(text);
                 failpoints.EnsureDeclared(name);
-                // Armed only once the answer is on its way: under load the step fires within microseconds of arming,
-                // and a crash armed before the answer was written would kill the process with the caller's answer
-                // unsent, so the caller could not tell "armed and fired" from "never armed".
+                if (spec.Action != FailpointAction.Crash)
+                {
+                    // Armed at once: when the caller has the answer it is armed, so a disarming call that follows can
+                    // never come first.
+                    failpoints.Arm(name, spec);
+                    return Results.NoContent();
+                }
+                // A crash is armed only once the answer is on its way: under load the step fires within microseconds
+                // of arming, and a crash armed before the answer was written would kill the process with the caller's
+                // answer unsent, so the caller could not tell "armed and fired" from "never armed".
                 request.HttpContext.Response.OnCompleted(() =>
                 {
                     failpoints.Arm(name, spec);

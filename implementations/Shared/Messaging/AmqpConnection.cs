@@ -67,6 +67,9 @@ public sealed class AmqpConnection : IAsyncDisposable
     /// <summary>How often a poison delivery is tried before it is parked, and the first back-off (doubled each time).</summary>
     public const int PoisonAttempts = 5;
     private static readonly TimeSpan PoisonBackoff = TimeSpan.FromMilliseconds(200);
+    // Capped: the count keeps growing while parking fails (the database is down), and an uncapped back-off would hold
+    // the delivery and a consumer slot past any drain deadline.
+    private static readonly TimeSpan MaxPoisonBackoff = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan RetryDelay = TimeSpan.FromMilliseconds(200);
 
     /// <summary>
@@ -107,7 +110,7 @@ public sealed class AmqpConnection : IAsyncDisposable
                     return;
                 }
                 _log.LogWarning("message {MessageId} from {Queue} cannot be applied ({Reason}); attempt {Attempt} of {Max}", key, queue, poison.Message, attempt, PoisonAttempts);
-                await NackAsync(channel, delivery, PoisonBackoff * Math.Pow(2, attempt - 1));
+                await NackAsync(channel, delivery, TimeSpan.FromTicks(Math.Min(MaxPoisonBackoff.Ticks, (PoisonBackoff * Math.Pow(2, Math.Min(attempt - 1, 10))).Ticks)));
             }
             catch (Exception e)
             {

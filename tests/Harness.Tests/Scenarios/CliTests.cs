@@ -8,7 +8,13 @@ public sealed class CliTests
 {
     [Theory]
     [InlineData("unknown scenario 'no-such-scenario'", "scenario", "no-such-scenario")]
-    [InlineData("--rate must be a positive", "scenario", "crash-after-commit", "--rate", "0")]
+    [InlineData("--rate: '0' is not a positive number", "scenario", "crash-after-commit", "--rate", "0")]
+    [InlineData("--rate: 'notanumber' is not a positive number of orders per second", "scenario", "crash-after-commit", "--rate", "notanumber")]
+    [InlineData("--seed: 'abc' is not a whole number", "scenario", "crash-after-commit", "--seed", "abc")]
+    [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "scenario", "crash-after-commit", "--reports", "/proc/no-such-dir")]
+    [InlineData("which scenario?", "scenario")]
+    [InlineData("give a scenario name or --all, not both", "scenario", "--all", "crash-after-commit")]
+    [InlineData("--toxiproxy: 'ftp://x' is not an http:// URL", "scenario", "crash-after-commit", "--toxiproxy", "ftp://x")]
     [InlineData("--duration", "scenario", "crash-after-commit", "--duration", "forever")]
     [InlineData("unknown implementation 'two-phase'", "scenario", "crash-after-commit", "--impl", "two-phase")]
     [InlineData("is not an amqp:// URI", "scenario", "crash-after-commit", "--amqp", "http://127.0.0.1:1")]
@@ -21,6 +27,7 @@ public sealed class CliTests
         Assert.Contains(expected, outcome.Stderr);
         Assert.Single(outcome.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.DoesNotContain("   at ", outcome.Stderr);
+        Assert.DoesNotContain("System.", outcome.Stderr); // in the user's words, never a .NET type name
     }
 
     [Fact]
