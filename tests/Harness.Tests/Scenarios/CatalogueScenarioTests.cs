@@ -188,7 +188,7 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
 
     /// <summary>
     /// The scenario compressed into <see cref="Load"/>: fault times scaled with the load (chaos drawn for the seed first,
-    /// four faults instead of six), everything else as in the file.
+    /// four faults instead of six) and stock with the demand, so that stock runs out at the same point of the run.
     /// </summary>
     private static Scenario Shortened(Scenario scenario)
     {
@@ -196,9 +196,12 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
             scenario = scenario with { Faults = (scenario with { Chaos = chaos with { Count = 4 } }).FaultsFor(Seed), Chaos = null };
         var factor = Load / scenario.Load.Duration;
         IReadOnlyList<TimeSpan> Scale(IReadOnlyList<TimeSpan> at) => at.Select(t => t * factor).ToList();
+        var load = scenario.Load with { Duration = Load, Rate = Math.Min(scenario.Load.Rate, 30) };
+        var demand = (double)load.Requests / scenario.Load.Requests;
         return scenario with
         {
-            Load = scenario.Load with { Duration = Load, Rate = Math.Min(scenario.Load.Rate, 30) },
+            Load = load,
+            Business = scenario.Business with { StockPerSku = Math.Max(1, (long)Math.Round(scenario.Business.StockPerSku * demand)) },
             Faults = scenario.Faults.Select(f => f with { At = Scale(f.At) }).ToList(),
         };
     }
