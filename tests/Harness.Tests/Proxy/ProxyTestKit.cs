@@ -154,10 +154,5 @@ public static class Net
     }
 
     /// <summary>A port nothing listens on right now.</summary>
-    public static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
+    public static int FreePort() => Dtx.Harness.Infrastructure.FreePort.Next();
 }
