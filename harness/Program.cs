@@ -17,14 +17,18 @@ public static class Program
 
         var root = new RootCommand("""
             Runs two ways of making a database change and a queue message happen together — the local message table
-            (local-table) and RocketMQ-style half messages (half-message) — on real PostgreSQL and RabbitMQ, crashes
-            them at every protocol step, and checks eventual consistency and exactly-once effects.
+            (local-table) and RocketMQ-style half messages (half-message) — beside the naive baseline that does neither
+            (dual-write) — on real PostgreSQL and RabbitMQ, crashes them at every protocol step, and checks eventual
+            consistency and exactly-once effects.
             """)
         {
             ScenarioCommand.Create(),
+            MutantsCommand.Create(),
             ListCommand(),
             ProxyServerCommand(),
         };
+        // Piped into a file or a CI log, Spectre assumes 80 columns and wraps every table cell into slivers.
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
             return BadInput(parse.Errors[0].Message);

@@ -13,7 +13,10 @@ public enum Verdict
     Error,
     /// <summary>Every invariant held but none of the scenario's faults applies to this implementation: it proved nothing about them.</summary>
     NotApplicable,
-    /// <summary>It violated exactly the invariants the scenario expects of it (its <c>expect</c>), and nothing else went wrong.</summary>
+    /// <summary>
+    /// It violated exactly the invariants the scenario expects of it (its <c>expect</c>), and nothing else went wrong;
+    /// the baseline may violate more (see <see cref="Judgement.Of"/>).
+    /// </summary>
     FailedAsExpected,
 }
 
@@ -25,15 +28,21 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// while proving nothing: a fault that never fired, a service that died on its own and was quietly restarted, a
     /// load that the faults stopped so that there was nothing to check.
     /// </summary>
+    /// <param name="baseline">
+    /// The naive baseline judged beside a reference: it must violate every expected invariant, and a violation the
+    /// scenario does not list is reported ("also") instead of failing it — how much more a naive implementation
+    /// breaks depends on timing, and the scenario exists to show the references holding where it does not.
+    /// </param>
     public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare,
-        IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null)
+        IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null, bool baseline = false)
     {
         var expected = expectedViolations ?? [];
         var reasons = new List<string>();
         var asExpected = new List<string>();
+        var also = new List<string>();
         var error = false;
         foreach (var invariant in check.Invariants.Where(i => !i.Ok))
-            (expected.Contains(invariant.Name) ? asExpected : reasons).Add(
+            (expected.Contains(invariant.Name) ? asExpected : baseline ? also : reasons).Add(
                 $"{invariant.Name} violated {invariant.Violations} time(s), e.g. {string.Join(", ", invariant.Examples.Take(3))}");
         // An expected violation that did not happen means the scenario did not show what it exists to show.
         foreach (var name in expected.Where(name => check.Invariants.Any(i => i.Name == name && i.Ok)))
@@ -62,7 +71,8 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
 
         if (error) return new(Verdict.Error, reasons);
         if (reasons.Count > 0) return new(Verdict.Fail, reasons);
-        if (asExpected.Count > 0) return new(Verdict.FailedAsExpected, asExpected.Select(r => "as expected: " + r).ToList());
+        if (asExpected.Count + also.Count > 0)
+            return new(Verdict.FailedAsExpected, asExpected.Select(r => "as expected: " + r).Concat(also.Select(r => "also: " + r)).ToList());
         var noneApplied = faultsPlanned && faults.Where(f => f.Outcome != FaultOutcome.UnexpectedExit).All(f => f.Outcome == FaultOutcome.NotApplicable);
         return noneApplied
             ? new(Verdict.NotApplicable, ["none of the scenario's faults applies to this implementation"])

@@ -30,14 +30,7 @@ public static class ScenarioCommand
             if (value != "all" && ImplementationCatalog.Find(value) is null)
                 r.AddError($"--impl: unknown implementation '{value}'; use {string.Join(", ", ImplementationCatalog.Names)} or all");
         });
-        var seed = new Option<int>("--seed")
-        {
-            Description = "seed of the orders and of every random choice; the same seed gives the same orders",
-            DefaultValueFactory = _ => 42,
-            CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
-                ? value
-                : Error(r.AddError, $"--seed: '{r.Tokens[0].Value}' is not a whole number", 0),
-        };
+        var seed = SeedOption();
         var rate = new Option<double?>("--rate")
         {
             Description = "orders per second (open model); overrides the scenario's load.rate",
@@ -51,14 +44,8 @@ public static class ScenarioCommand
             Description = "how long the load runs, e.g. 20s or 1m; overrides the scenario's load.duration",
             CustomParser = r => ParseDuration(r.Tokens[0].Value, "--duration", r.AddError),
         };
-        var postgres = new Option<string?>("--postgres") { Description = "use this PostgreSQL server (an Npgsql connection string with rights to create databases) instead of starting one" };
-        var amqp = new Option<string?>("--amqp") { Description = "use this RabbitMQ server (amqp://user:pass@host:port/vhost) instead of starting one" };
-        amqp.Validators.Add(r =>
-        {
-            var value = r.GetValueOrDefault<string?>();
-            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"))
-                r.AddError($"--amqp: '{value}' is not an amqp:// URI");
-        });
+        var postgres = PostgresOption();
+        var amqp = AmqpOption();
         var toxiproxy = new Option<string?>("--toxiproxy") { Description = "make network faults through this Toxiproxy server's API (http://host:8474) instead of the embedded proxy" };
         toxiproxy.Validators.Add(r =>
         {
@@ -68,10 +55,16 @@ public static class ScenarioCommand
         });
         var reports = new Option<string?>("--reports") { Description = "folder that receives the run folder (default: reports/ of this repository)" };
         var keep = new Option<bool>("--keep-databases") { Description = "on external servers, keep this run's databases and queues for inspection" };
+        var mutant = new Option<string?>("--mutant") { Description = "run the implementation with this safeguard switched off ('mutants --list' shows them); it runs alone, and is judged strictly" };
+        mutant.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } value && Shared.Mutants.Mutants.Find(value) is null)
+                r.AddError($"--mutant: unknown mutant '{value}'; known: {string.Join(", ", Shared.Mutants.Mutants.All.Select(m => m.Name))}");
+        });
 
         var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when every run passes, 1 when one fails, 2 for bad input.")
         {
-            name, all, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep,
+            name, all, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep, mutant,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -92,6 +85,14 @@ public static class ScenarioCommand
                 return Program.BadInput(e.Message);
             }
             var implName = parse.GetValue(impl)!;
+            var mutantName = parse.GetValue(mutant);
+            if (mutantName is not null)
+            {
+                // A mutant belongs to one implementation: it runs alone, so --impl can only confirm it.
+                var owner = Shared.Mutants.Mutants.Find(mutantName)!.Implementation;
+                if (implName != "all" && implName != owner) return Program.BadInput($"--mutant {mutantName} is a mutant of {owner}, not of {implName}");
+                implName = owner;
+            }
             var options = new RunOptions(
                 implName == "all" ? ImplementationCatalog.All : [ImplementationCatalog.Find(implName)!],
                 parse.GetValue(seed),
@@ -102,14 +103,19 @@ public static class ScenarioCommand
                 parse.GetValue(amqp),
                 parse.GetValue(keep),
                 parse.GetValue(toxiproxy),
-                scenarioName);
+                scenarioName,
+                mutantName);
             if (!runAll) return (await RunAsync(scenarios[0], options, ct)).Code;
 
+            // One set of servers for the whole catalogue: each scenario gets fresh databases and queues on them.
+            var started = await StartSharedAsync(options, ct);
+            if (started.Exit is { } early) return early;
+            await using var servers = started.Servers!;
             var outcomes = new List<(Scenario Scenario, int Exit, string Verdicts)>();
             foreach (var scenario in scenarios)
             {
                 AnsiConsole.MarkupLine($"[bold]— {Markup.Escape(scenario.Name)} ({outcomes.Count + 1} of {scenarios.Count})[/]");
-                var exit = await RunAsync(scenario, options with { ScenarioSource = scenario.Name }, ct);
+                var exit = await RunAsync(scenario, options with { ScenarioSource = scenario.Name }, ct, servers);
                 if (exit.Code is ExitBadInput or ExitInterrupted) return exit.Code;
                 outcomes.Add((scenario, exit.Code, exit.Verdicts));
             }
@@ -124,14 +130,36 @@ public static class ScenarioCommand
         return command;
     }
 
+    /// <summary>
+    /// Starts the servers several scenarios share; bad input (an unreachable external server, a missing package) and
+    /// Ctrl+C come back as the exit code instead, said in one line.
+    /// </summary>
+    internal static async Task<(RunServers? Servers, int? Exit)> StartSharedAsync(RunOptions options, CancellationToken ct)
+    {
+        var workDir = ScenarioRunner.TempFolder("shared");
+        try
+        {
+            return (await RunServers.StartAsync(options, workDir, Path.Combine(workDir, "logs"), ct), null);
+        }
+        catch (Exception e) when (e is MissingDependencyException or InfrastructureUnavailableException or ArgumentException)
+        {
+            return (null, Program.BadInput(e.Message));
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            Console.Error.WriteLine("interrupted: servers stopped");
+            return (null, ExitInterrupted);
+        }
+    }
+
     /// <summary>Runs one scenario and prints its summary; returns the exit code and its verdicts in one line.</summary>
-    private static async Task<(int Code, string Verdicts)> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct)
+    private static async Task<(int Code, string Verdicts)> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct, RunServers? shared = null)
     {
         var console = AnsiConsole.Console;
         var runner = new ScenarioRunner(options, line => console.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"));
         try
         {
-            var result = await runner.RunAsync(scenario, ct);
+            var result = await runner.RunAsync(scenario, ct, shared);
             await RunFolder.WriteAsync(runner.RunDirectory!, result, CancellationToken.None);
             ConsoleSummary.Print(console, result, runner.RunDirectory!);
             var verdicts = string.Join(", ", result.Runs.Select(r => $"{r.Implementation} {Faults.Words.Of(r.Verdict)}"));
@@ -139,6 +167,7 @@ public static class ScenarioCommand
         }
         catch (Exception e) when (e is MissingDependencyException or InfrastructureUnavailableException or ArgumentException or ScenarioException)
         {
+            RemoveIfEmpty(runner.RunDirectory);
             return (Program.BadInput(e.Message), "bad input");
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -153,6 +182,53 @@ public static class ScenarioCommand
             Console.Error.WriteLine($"error: {e.Message} (details in {log})");
             return (ExitInternal, "error: " + e.Message);
         }
+    }
+
+    /// <summary>A run folder that bad input stopped before anything was written: it would only litter reports/.</summary>
+    private static void RemoveIfEmpty(string? runDirectory)
+    {
+        try
+        {
+            if (runDirectory is not null && Directory.Exists(runDirectory) && Directory.GetFiles(runDirectory, "*", SearchOption.AllDirectories).Length == 0)
+                Directory.Delete(runDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    /// <summary><c>--seed</c>, shared by every command that runs scenarios.</summary>
+    internal static Option<int> SeedOption() => new("--seed")
+    {
+        Description = "seed of the orders and of every random choice; the same seed gives the same orders",
+        DefaultValueFactory = _ => 42,
+        CustomParser = r => int.TryParse(r.Tokens[0].Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value)
+            ? value
+            : Error(r.AddError, $"--seed: '{r.Tokens[0].Value}' is not a whole number", 0),
+    };
+
+    internal static Option<string?> PostgresOption()
+    {
+        var postgres = new Option<string?>("--postgres") { Description = "use this PostgreSQL server (an Npgsql connection string with rights to create databases) instead of starting one" };
+        // Checked before anything starts, so that a typo costs no run folder and no server start.
+        postgres.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string?>() is { } value && ExternalPostgres.Problem(value, out _) is { } problem)
+                r.AddError($"--postgres: {problem}");
+        });
+        return postgres;
+    }
+
+    internal static Option<string?> AmqpOption()
+    {
+        var amqp = new Option<string?>("--amqp") { Description = "use this RabbitMQ server (amqp://user:pass@host:port/vhost) instead of starting one" };
+        amqp.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string?>();
+            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"))
+                r.AddError($"--amqp: '{value}' is not an amqp:// URI");
+        });
+        return amqp;
     }
 
     private static T Error<T>(Action<string> addError, string message, T placeholder)

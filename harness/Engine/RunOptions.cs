@@ -16,7 +16,8 @@ public sealed record RunOptions(
     string? Amqp,
     bool KeepDatabases,
     string? Toxiproxy = null,
-    string? ScenarioSource = null)
+    string? ScenarioSource = null,
+    string? Mutant = null)
 {
     /// <summary>The command line that runs the same scenario again: the same orders, the same fault schedule.</summary>
     public string Replay(Scenario scenario)
@@ -25,6 +26,7 @@ public sealed record RunOptions(
         var line = $"./run.sh scenario {ScenarioSource ?? scenario.Name} --impl {impl} --seed {Seed.ToString(CultureInfo.InvariantCulture)}";
         if (Rate is { } rate) line += $" --rate {rate.ToString(CultureInfo.InvariantCulture)}";
         if (Duration is { } duration) line += $" --duration {FailpointSpec.FormatDuration(duration)}";
+        if (Mutant is { } mutant) line += $" --mutant {mutant}";
         return line;
     }
 }

@@ -22,7 +22,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
 {
     public string? RunDirectory { get; private set; }
 
-    public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct)
+    /// <param name="shared">Servers started once for several scenarios (<c>scenario --all</c>, <c>mutants</c>); without them the run starts its own.</param>
+    public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct, RunServers? shared = null)
     {
         scenario = ApplyOverrides(scenario);
         // --rate and --duration can make a sane file insane: say so before anything starts.
@@ -31,31 +32,24 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         var runId = startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
         RunDirectory = UniqueDirectory(Path.Combine(options.ReportsRoot, $"{runId}-{scenario.Name}"));
         var logDir = Directory.CreateDirectory(Path.Combine(RunDirectory, "logs")).FullName;
-        var workDir = Path.Combine(Path.GetTempPath(), $"dtx-{runId}-{Guid.NewGuid():N}"[..32]);
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
         say($"scenario {scenario.Name}: {scenario.Description}");
         say($"run folder {RunDirectory}");
         var runs = new List<ImplementationRun>();
+        var logOffsets = shared?.LogOffsets();
+        RunServers? own = null;
         try
         {
-            await using var postgres = options.Postgres is null
-                ? await PostgresServer.StartEmbeddedAsync(Path.Combine(workDir, "pg"), logDir, ct)
-                : await PostgresServer.ConnectExternalAsync(options.Postgres, ct);
-            await using var rabbit = options.Amqp is null
-                ? await RabbitMqServer.StartEmbeddedAsync(Path.Combine(workDir, "rabbitmq"), logDir, ct)
-                : await RabbitMqServer.ConnectExternalAsync(options.Amqp, ct);
-            await using var embeddedProxy = options.Toxiproxy is null ? await Proxy.ToxiproxyServer.StartAsync("127.0.0.1:0", ct) : null;
-            var toxiproxy = new Proxy.ToxiproxyClient(embeddedProxy?.ApiUri ?? new Uri(options.Toxiproxy!));
-            await VerifyToxiproxyAsync(toxiproxy, ct);
-            say($"PostgreSQL {(postgres.IsEmbedded ? "embedded" : "external")}, RabbitMQ {(rabbit.IsEmbedded ? "embedded" : "external")}, proxy {(embeddedProxy is null ? "external Toxiproxy" : "embedded")}");
+            var servers = shared ?? (own = await RunServers.StartAsync(options, TempFolder(runId), logDir, ct));
+            say(servers.Description + (shared is null ? "" : " (shared by this command's scenarios)"));
 
             var tag = Guid.NewGuid().ToString("N")[..6];
             foreach (var implementation in options.Implementations)
-                runs.Add(await RunImplementationAsync(scenario, implementation, postgres, rabbit, toxiproxy, tag, logDir, ct));
+                runs.Add(await RunImplementationAsync(scenario, implementation, servers.Postgres, servers.Rabbit, servers.Toxiproxy, tag, logDir, ct));
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
-                $"postgres={(postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
+                $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
                 new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
                     scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare),
                 runs,
@@ -63,9 +57,13 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
         finally
         {
-            TryDelete(workDir);
+            if (own is not null) await own.DisposeAsync();
+            if (shared is not null && logOffsets is not null) shared.CopyLogsSince(logOffsets, logDir);
         }
     }
+
+    /// <summary>A private work folder for embedded servers' data, deleted with them.</summary>
+    public static string TempFolder(string runId) => Path.Combine(Path.GetTempPath(), $"dtx-{runId}-{Guid.NewGuid():N}"[..32]);
 
     private Scenario ApplyOverrides(Scenario scenario) => scenario with
     {
@@ -78,21 +76,6 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             Duration = options.Duration ?? scenario.Load.Duration,
         },
     };
-
-    /// <summary>A --toxiproxy that does not answer is bad input, said in one line before anything starts.</summary>
-    private static async Task VerifyToxiproxyAsync(Proxy.ToxiproxyClient toxiproxy, CancellationToken ct)
-    {
-        try
-        {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            await toxiproxy.VersionAsync(timeout.Token);
-        }
-        catch (Exception e) when (e is HttpRequestException or Proxy.ToxiproxyException || (e is OperationCanceledException && !ct.IsCancellationRequested))
-        {
-            throw new InfrastructureUnavailableException($"the Toxiproxy API does not answer: {e.Message}", e);
-        }
-    }
 
     private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
         PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, CancellationToken ct)
@@ -125,6 +108,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         };
         var logs = implementation.Services.Select(s => Path.Combine("logs", $"{implementation.Name}-{s}.log")).ToList();
         say($"[{implementation.Name}] databases {prefix}_*, queues {target.QueuePrefix}.*");
+        if (options.Mutant is { } mutant) say($"[{implementation.Name}] MUTANT {mutant}: {Shared.Mutants.Mutants.Find(mutant)?.Safeguard}");
         try
         {
             await SeedAsync(target, scenario.Business, ct);
@@ -135,7 +119,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await using var supervisor = new Supervisor(implementation.Name, clock, logDir, faultLog, sayHere);
             foreach (var service in implementation.Services)
             {
-                await supervisor.StartAsync(service, ServiceSettings(scenario, implementation, service, target, ports[service], links), ports[service], ct);
+                var settings = ServiceSettings(scenario, implementation, service, target, ports[service], links);
+                if (options.Mutant is not null) settings["mutant"] = options.Mutant;
+                await supervisor.StartAsync(service, settings, ports[service], ct);
                 say($"[{implementation.Name}] {service} up on 127.0.0.1:{ports[service]}");
             }
 
@@ -187,8 +173,13 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 .Concat(parked.Where(m => !nemesis.PoisonSent.Any(p => p.MessageId == m.MessageId))
                     .Select(m => $"message {m.MessageId} (order {m.OrderId}) was parked although it was no poison: {m.Reason}"))
                 .ToList();
-            var expected = scenario.ExpectedViolations(implementation.Name);
-            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare, expected, unparked);
+            // A scenario's expectations describe a comparison: they apply when a reference implementation runs too.
+            // Run alone (--impl dual-write), the baseline is judged like any implementation, and fails.
+            // A mutant is judged strictly too: the point of its run is to see it fail.
+            var comparison = options.Implementations.Any(i => !i.IsBaseline) && options.Mutant is null;
+            var expected = comparison ? scenario.ExpectedViolations(implementation.Name) : [];
+            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare,
+                expected, unparked, baseline: comparison && implementation.IsBaseline);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
@@ -204,7 +195,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 new Drain(drained, drainSeconds, inDoubt),
                 logs,
                 Expected: expected,
-                ParkedMessages: parked);
+                ParkedMessages: parked,
+                Mutant: options.Mutant);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -269,13 +261,15 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// <summary>
     /// Waits until nothing is in doubt any more, or the deadline passes: Jepsen's final phase after healing. One
     /// clean probe is not enough: a delivery held unacked by a consumer is invisible to it, so the probe must stay
-    /// clean for a settle period, long enough for such a delivery to be acked or to come back.
+    /// clean for a settle period, long enough for such a delivery to be acked or to come back. An implementation that
+    /// cannot recover (<see cref="IImplementation.HopelessAfter"/>) is given up on once its figures stop moving.
     /// </summary>
     public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct)
     {
         var settle = TimeSpan.FromSeconds(1);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan? cleanSince = null;
+        (InDoubt Figures, TimeSpan Since)? still = null;
         while (true)
         {
             var inDoubt = await implementation.ProbeAsync(target, ct);
@@ -283,6 +277,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             else if (cleanSince is null) cleanSince = watch.Elapsed;
             else if (watch.Elapsed - cleanSince >= settle) return (true, cleanSince.Value.TotalSeconds);
             if (watch.Elapsed > deadline) return (false, watch.Elapsed.TotalSeconds);
+            if (still is null || still.Value.Figures != inDoubt) still = (inDoubt, watch.Elapsed);
+            else if (implementation.HopelessAfter is { } hopeless && inDoubt.QueuedMessages == 0 && watch.Elapsed - still.Value.Since >= hopeless)
+                return (false, watch.Elapsed.TotalSeconds);
             await Task.Delay(250, ct);
         }
     }
@@ -338,17 +335,5 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         var candidate = path;
         for (var i = 2; Directory.Exists(candidate); i++) candidate = $"{path}-{i}";
         return Directory.CreateDirectory(candidate).FullName;
-    }
-
-    private static void TryDelete(string directory)
-    {
-        try
-        {
-            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        }
-        catch (Exception)
-        {
-            // Files owned by the postgres user may resist a non-root harness; the OS cleans its temp folder.
-        }
     }
 }

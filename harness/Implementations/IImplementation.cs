@@ -23,6 +23,19 @@ public interface IImplementation
     /// <summary>local-table, half-message, dual-write: the names in result.json.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// True for the naive baseline (dual-write), which exists to be seen failing: beside a reference implementation
+    /// it must violate what its scenario expects, and any further violation is reported but not held against it.
+    /// </summary>
+    bool IsBaseline => false;
+
+    /// <summary>
+    /// For an implementation with no way to recover (no republish, no retry, no check-back): how long the in-doubt
+    /// figures may stand still before the drain stops waiting, since nothing will ever move them. Null for the
+    /// references, whose timers may need the whole drain deadline.
+    /// </summary>
+    TimeSpan? HopelessAfter => null;
+
     /// <summary>Service roles in start order; the first ones must be up before later ones send to them.</summary>
     IReadOnlyList<string> Services { get; }
 

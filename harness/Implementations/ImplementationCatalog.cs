@@ -5,7 +5,10 @@ namespace Dtx.Harness.Implementations;
 /// <summary>The implementations the harness can run, and the service roles each one's processes take.</summary>
 public static class ImplementationCatalog
 {
-    public static readonly IReadOnlyList<IImplementation> All = [new LocalTableImplementation(), new HalfMessageImplementation()];
+    public static readonly IReadOnlyList<IImplementation> All = [new LocalTableImplementation(), new HalfMessageImplementation(), new DualWriteImplementation()];
+
+    /// <summary>The two reference implementations, without the baseline.</summary>
+    public static IReadOnlyList<IImplementation> References => All.Where(i => !i.IsBaseline).ToList();
 
     public static IReadOnlyList<string> Names => All.Select(i => i.Name).ToList();
 
@@ -16,6 +19,7 @@ public static class ImplementationCatalog
     {
         LocalTable.LocalTableService.Name => LocalTable.LocalTableService.Role(role),
         HalfMessage.HalfMessageService.Name => HalfMessage.HalfMessageService.Role(role),
+        DualWrite.DualWriteService.Name => DualWrite.DualWriteService.Role(role),
         _ => null,
     };
 }

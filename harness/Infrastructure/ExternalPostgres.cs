@@ -37,25 +37,26 @@ internal sealed class ExternalPostgres : PostgresServer
 
     public override ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
-    private static NpgsqlConnectionStringBuilder Parse(string connectionString)
+    private static NpgsqlConnectionStringBuilder Parse(string connectionString) =>
+        Problem(connectionString, out var builder) is { } problem ? throw new ArgumentException(problem) : builder!;
+
+    /// <summary>Null when <paramref name="connectionString"/> can name a server; otherwise what is wrong, in the user's words.</summary>
+    public static string? Problem(string connectionString, out NpgsqlConnectionStringBuilder? builder)
     {
+        builder = null;
+        const string Example = "e.g. \"Host=127.0.0.1;Port=5432;Username=postgres;Password=secret\"";
         // A URL is the most likely mistake: Npgsql only takes key=value pairs and would report a confusing keyword.
         if (connectionString.Contains("://", StringComparison.Ordinal))
-            throw new ArgumentException(
-                "the PostgreSQL connection string must be key=value pairs, e.g. " +
-                "\"Host=127.0.0.1;Port=5432;Username=postgres;Password=secret\", not a URL", nameof(connectionString));
-        NpgsqlConnectionStringBuilder builder;
+            return $"the PostgreSQL connection string must be key=value pairs, {Example}, not a URL";
         try
         {
             builder = new NpgsqlConnectionStringBuilder(connectionString);
         }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidCastException)
         {
-            throw new ArgumentException($"invalid PostgreSQL connection string: {e.Message}", nameof(connectionString), e);
+            return $"'{connectionString}' is not a PostgreSQL connection string of key=value pairs, {Example}";
         }
-        if (string.IsNullOrWhiteSpace(builder.Host))
-            throw new ArgumentException("the PostgreSQL connection string names no Host", nameof(connectionString));
-        return builder;
+        return string.IsNullOrWhiteSpace(builder.Host) ? $"the PostgreSQL connection string names no Host, {Example}" : null;
     }
 
     private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);

@@ -1,6 +1,9 @@
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Hosting;
+using Dtx.Shared.Mutants;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 
 namespace Dtx.HalfMessage;
@@ -15,11 +18,16 @@ public static class CheckBack
 {
     public const string BeforeAnswer = StepRoles.CheckBackBeforeAnswer;
 
-    public static void Map(WebApplication app) => app.MapPost("/checkback/{txId}",
-        async (string txId, NpgsqlDataSource db, Failpoints failpoints, CancellationToken ct) =>
+    public static void Map(WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<ServiceOptions>();
+        // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+        bool blindCommit = options.IsMutant(Mutants.CheckBackBlindCommit), fence = !options.IsMutant(Mutants.CheckBackUnfencedRollback);
+        app.MapPost("/checkback/{txId}", async (string txId, NpgsqlDataSource db, Failpoints failpoints, CancellationToken ct) =>
         {
-            var answer = await TransactionLog.AnswerCheckAsync(db, txId, ct);
+            var answer = blindCommit ? TransactionLog.Answer.Commit : await TransactionLog.AnswerCheckAsync(db, txId, ct, fence);
             await failpoints.HitAsync(BeforeAnswer, ct);
             return Results.Ok(new { state = answer == TransactionLog.Answer.Commit ? "commit" : "rollback" });
         });
+    }
 }

@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text;
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -28,17 +30,27 @@ public sealed class Dispatcher
     private readonly ILogger<Dispatcher> _log;
     private readonly HandOffAndPoll<string> _feed;
     private readonly ConcurrentDictionary<string, bool> _declaredQueues = new(StringComparer.Ordinal);
+    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    private readonly bool _dispatchBeforeCommit, _newMessageIdPerDispatch;
     private AmqpConnection? _amqp;
     private ReopeningPublisher? _publisher;
 
-    public Dispatcher(NpgsqlDataSource db, Failpoints failpoints, TxBroker.Settings settings, ILogger<Dispatcher> log)
+    public Dispatcher(NpgsqlDataSource db, Failpoints failpoints, TxBroker.Settings settings, ServiceOptions options, ILogger<Dispatcher> log)
     {
         (_db, _failpoints, _settings, _log) = (db, failpoints, settings, log);
+        _dispatchBeforeCommit = options.IsMutant(Mutants.DispatchBeforeCommit);
+        _newMessageIdPerDispatch = options.IsMutant(Mutants.NewMessageIdPerDispatch);
         _feed = new HandOffAndPoll<string>("dispatcher", RunPassAsync, settings.PollInterval, log);
     }
 
     /// <summary>Called after the commit has been stored; never before, so only a durable commit is ever handed on.</summary>
     public void HandOff(string txId) => _feed.HandOff(txId);
+
+    /// <summary>Called after a half message is stored; hands it on only in the dispatch-before-commit mutant.</summary>
+    public void Prepared(string txId)
+    {
+        if (_dispatchBeforeCommit) _feed.HandOff(txId);
+    }
 
     public Task StartAsync(AmqpConnection amqp, CancellationToken stopping)
     {
@@ -51,7 +63,8 @@ public sealed class Dispatcher
     /// <summary>Claims committed, undispatched rows (the given ones, or any due), publishes them concurrently.</summary>
     private async Task<int> RunPassAsync(string[]? txIds, CancellationToken stopping)
     {
-        var claimed = await TxBrokerStore.ClaimDispatchesAsync(_db, txIds, HandOffAndPoll<string>.BatchSize, _settings.Lease, stopping);
+        var claimed = await TxBrokerStore.ClaimDispatchesAsync(_db, txIds, HandOffAndPoll<string>.BatchSize, _settings.Lease, stopping,
+            includePrepared: _dispatchBeforeCommit);
         await Task.WhenAll(claimed.Select(dispatch => PublishAsync(dispatch, stopping)));
         return claimed.Count;
     }
@@ -63,7 +76,8 @@ public sealed class Dispatcher
             await DeclareOnceAsync(dispatch.Queue, stopping);
             var publisher = await _publisher!.GetAsync(stopping);
             // The txId is the message id: every copy of one transaction's message carries the same one.
-            await publisher.PublishAsync(dispatch.Queue, dispatch.TxId, Encoding.UTF8.GetBytes(dispatch.Payload), stopping);
+            var messageId = _newMessageIdPerDispatch ? Guid.NewGuid().ToString() : dispatch.TxId;
+            await publisher.PublishAsync(dispatch.Queue, messageId, Encoding.UTF8.GetBytes(dispatch.Payload), stopping);
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {

@@ -2,6 +2,7 @@ using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -33,8 +34,13 @@ public sealed class Initiator : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterPrepare, BeforeCommit, AfterCommit, CheckBack.BeforeAnswer, AfterReply];
 
+    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    private bool _ignoreFence, _rollbackSentAsCommit;
+
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
+        _ignoreFence = options.IsMutant(Mutants.IgnoreFence);
+        _rollbackSentAsCommit = options.IsMutant(Mutants.RollbackSentAsCommit);
         services.AddSingleton(Database.Open(options.Database, "half-message-initiator"));
         services.AddSingleton(QueueNames.For(options));
         services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, options.AdvertisedUrl));
@@ -61,7 +67,7 @@ public sealed class Initiator : IServiceRole
             (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
     }
 
-    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues,
+    private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues,
         Failpoints failpoints, ILogger<Initiator> log, CancellationToken ct)
     {
         if (order.Validate() is { } problem) return Results.BadRequest(new { error = problem });
@@ -86,7 +92,8 @@ public sealed class Initiator : IServiceRole
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
-            if (!await TransactionLog.BeginAsync(connection, tx, txId, order.OrderId, ct))
+            // The fence: a check-back that found nothing answered rollback, so this transaction must not commit.
+            if (!await TransactionLog.BeginAsync(connection, tx, txId, order.OrderId, ct) && !_ignoreFence)
                 return Results.Conflict(new { error = "the transaction was rolled back by check-back before it could commit" });
             deduction = await Inventory.DeductAsync(connection, tx, order, ct);
             if (deduction == Inventory.Deduction.Deducted)
@@ -98,7 +105,7 @@ public sealed class Initiator : IServiceRole
 
         if (deduction != Inventory.Deduction.Deducted)
         {
-            await broker.TryResolveAsync(txId, commit: false, log, ct);
+            await broker.TryResolveAsync(txId, commit: _rollbackSentAsCommit, log, ct);
             return deduction switch
             {
                 Inventory.Deduction.AlreadyPlaced => Results.Ok(new { orderId = order.OrderId, status = "already-placed" }),

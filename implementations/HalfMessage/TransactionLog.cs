@@ -50,16 +50,20 @@ public static class TransactionLog
     /// Answers a check-back. A row decides it. No row means the local transaction either never started or is still
     /// running without having reached its first statement: inserting "rolled-back" now fences it (its own insert
     /// will find the key taken), which makes rollback a safe answer. A local transaction that holds the row
-    /// uncommitted makes this insert wait until it ends, then answer from what it did.
+    /// uncommitted makes this insert wait until it ends, then answer from what it did. Only the
+    /// checkback-unfenced-rollback mutant passes <paramref name="fence"/> false, and answers rollback from a read alone.
     /// </summary>
-    public static async Task<Answer> AnswerCheckAsync(NpgsqlDataSource db, string txId, CancellationToken ct)
+    public static async Task<Answer> AnswerCheckAsync(NpgsqlDataSource db, string txId, CancellationToken ct, bool fence = true)
     {
-        await using var fence = db.CreateCommand("""
-            INSERT INTO tx_log (tx_id, state) VALUES (@tx_id, 'rolled-back')
-            ON CONFLICT (tx_id) DO NOTHING
-            """);
-        fence.Parameters.AddWithValue("tx_id", txId);
-        if (await fence.ExecuteNonQueryAsync(ct) == 1) return Answer.Rollback;
+        if (fence)
+        {
+            await using var insert = db.CreateCommand("""
+                INSERT INTO tx_log (tx_id, state) VALUES (@tx_id, 'rolled-back')
+                ON CONFLICT (tx_id) DO NOTHING
+                """);
+            insert.Parameters.AddWithValue("tx_id", txId);
+            if (await insert.ExecuteNonQueryAsync(ct) == 1) return Answer.Rollback;
+        }
 
         // A separate statement on purpose: under READ COMMITTED it takes a new snapshot, which sees the row of the
         // local transaction the insert just waited for. One statement (a CTE) would read with the snapshot from
@@ -70,6 +74,7 @@ public static class TransactionLog
         {
             "committed" => Answer.Commit,
             "rolled-back" => Answer.Rollback,
+            null when !fence => Answer.Rollback,
             var other => throw new InvalidDataException($"tx_log has no usable state for {txId} ({other ?? "no row"})"),
         };
     }

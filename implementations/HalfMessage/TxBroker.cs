@@ -114,7 +114,7 @@ public sealed class TxBroker : IServiceRole
 
     // ---------------------------------------------------------------- 1. prepare
 
-    private static async Task<IResult> PrepareAsync(HttpRequest http, NpgsqlDataSource db, ProducerRegistry producers, Failpoints failpoints, CancellationToken ct)
+    private static async Task<IResult> PrepareAsync(HttpRequest http, NpgsqlDataSource db, ProducerRegistry producers, Dispatcher dispatcher, Failpoints failpoints, CancellationToken ct)
     {
         PrepareRequest? request;
         try
@@ -143,6 +143,7 @@ public sealed class TxBroker : IServiceRole
                     : $"this txId is already {TxBrokerStore.ToText(state)}",
             });
         }
+        if (outcome == TxBrokerStore.PrepareOutcome.Stored) dispatcher.Prepared(request.TxId!);
         // Durable now. A crash here leaves the producer without an answer, so it must not run its local
         // transaction, yet the half exists: check-back resolves it (the producer answers rollback, or commit if it
         // retried the prepare — the repeat is answered 200 — and went on).

@@ -15,10 +15,23 @@ public static partial class TxBrokerStore
     /// row lock). The state is part of the condition, so a half message that is prepared, rolled back or parked can
     /// never be claimed, whatever the hand-off says: only a commit makes a message visible. With
     /// <paramref name="txIds"/> it claims just those (the hand-off after a commit), otherwise any due (polling).
+    /// Only the dispatch-before-commit mutant passes <paramref name="includePrepared"/>.
     /// </summary>
-    public static async Task<IReadOnlyList<Dispatch>> ClaimDispatchesAsync(NpgsqlDataSource db, string[]? txIds, int limit, TimeSpan lease, CancellationToken ct)
+    public static async Task<IReadOnlyList<Dispatch>> ClaimDispatchesAsync(NpgsqlDataSource db, string[]? txIds, int limit, TimeSpan lease, CancellationToken ct,
+        bool includePrepared = false)
     {
-        await using var claim = db.CreateCommand("""
+        await using var claim = db.CreateCommand(includePrepared ? ClaimCommittedOrPrepared : ClaimCommitted);
+        claim.Parameters.AddWithValue("lease", lease);
+        claim.Parameters.AddWithValue("tx_ids", NpgsqlDbType.Array | NpgsqlDbType.Text, (object?)txIds ?? DBNull.Value);
+        claim.Parameters.AddWithValue("limit", limit);
+        var claimed = new List<Dispatch>();
+        await using var reader = await claim.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            claimed.Add(new Dispatch(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3)));
+        return claimed;
+    }
+
+    private const string ClaimCommitted = """
             UPDATE half_messages
             SET dispatch_lease_until = clock_timestamp() + @lease, dispatch_attempts = dispatch_attempts + 1
             WHERE tx_id IN (
@@ -31,16 +44,23 @@ public static partial class TxBrokerStore
                 LIMIT @limit
                 FOR UPDATE SKIP LOCKED)
             RETURNING tx_id, queue, payload::text, dispatch_attempts
-            """);
-        claim.Parameters.AddWithValue("lease", lease);
-        claim.Parameters.AddWithValue("tx_ids", NpgsqlDbType.Array | NpgsqlDbType.Text, (object?)txIds ?? DBNull.Value);
-        claim.Parameters.AddWithValue("limit", limit);
-        var claimed = new List<Dispatch>();
-        await using var reader = await claim.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
-            claimed.Add(new Dispatch(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetInt32(3)));
-        return claimed;
-    }
+            """;
+
+    /// <summary>The dispatch-before-commit mutant's claim: a prepared half is due from the moment it was stored.</summary>
+    private const string ClaimCommittedOrPrepared = """
+            UPDATE half_messages
+            SET dispatch_lease_until = clock_timestamp() + @lease, dispatch_attempts = dispatch_attempts + 1
+            WHERE tx_id IN (
+                SELECT tx_id FROM half_messages
+                WHERE state IN ('committed', 'prepared') AND dispatched_at IS NULL
+                  AND coalesce(dispatch_due_at, prepared_at) <= clock_timestamp()
+                  AND (dispatch_lease_until IS NULL OR dispatch_lease_until < clock_timestamp())
+                  AND (@tx_ids IS NULL OR tx_id = ANY(@tx_ids))
+                ORDER BY coalesce(dispatch_due_at, prepared_at)
+                LIMIT @limit
+                FOR UPDATE SKIP LOCKED)
+            RETURNING tx_id, queue, payload::text, dispatch_attempts
+            """;
 
     /// <summary>
     /// Logs a publish RabbitMQ has confirmed. Written before the row is marked (with the relay.after-publish step

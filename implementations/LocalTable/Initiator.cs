@@ -2,6 +2,7 @@ using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -30,8 +31,13 @@ public sealed class Initiator : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [BeforeCommit, AfterCommit, Relay.AfterPublish, AfterReply];
 
+    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    private bool _outboxAfterCommit, _compensateWithoutCas;
+
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
+        _outboxAfterCommit = options.IsMutant(Mutants.OutboxAfterCommit);
+        _compensateWithoutCas = options.IsMutant(Mutants.CompensateWithoutCas);
         services.AddSingleton(Database.Open(options.Database, "local-table-initiator"));
         services.AddSingleton(QueueNames.For(options));
         services.AddSingleton<Relay>();
@@ -55,7 +61,7 @@ public sealed class Initiator : IServiceRole
             (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
     }
 
-    private static async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, QueueNames queues, Failpoints failpoints, CancellationToken ct)
+    private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, QueueNames queues, Failpoints failpoints, CancellationToken ct)
     {
         if (order.Validate() is { } problem) return Results.BadRequest(new { error = problem });
 
@@ -70,23 +76,34 @@ public sealed class Initiator : IServiceRole
             case Inventory.Deduction.UnknownSku:
                 return Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" });
         }
-        var outboxId = await Outbox.EnqueueAsync(connection, tx, MessageIds.ForOrder(order.OrderId), queues.Orders,
+        // The message row in the SAME transaction as the deduction: both commit, or neither does.
+        var outboxId = _outboxAfterCommit ? 0 : await Outbox.EnqueueAsync(connection, tx, MessageIds.ForOrder(order.OrderId), queues.Orders,
             Json.Serialize(order), awaitReply: true, ct);
         await failpoints.HitAsync(BeforeCommit, ct);
         await tx.CommitAsync(ct);
         await failpoints.HitAsync(AfterCommit, ct);
+        if (_outboxAfterCommit) outboxId = await EnqueueAfterCommitAsync(connection, order, queues, ct);
         relay.HandOff(outboxId);
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
     }
 
-    private static async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
+    /// <summary>Mutant outbox-after-commit: the message row in a transaction of its own — a crash before it loses the order.</summary>
+    private static async Task<long> EnqueueAfterCommitAsync(NpgsqlConnection connection, PlaceOrder order, QueueNames queues, CancellationToken ct)
+    {
+        await using var tx = await connection.BeginTransactionAsync(ct);
+        var id = await Outbox.EnqueueAsync(connection, tx, MessageIds.ForOrder(order.OrderId), queues.Orders, Json.Serialize(order), awaitReply: true, ct);
+        await tx.CommitAsync(ct);
+        return id;
+    }
+
+    private async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
     {
         var reply = Json.Deserialize<OrderReply>(delivery.Body.Span);
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
             // A duplicate reply finds the order already resolved and changes nothing: no second restock.
-            if (await Inventory.ResolveAsync(connection, tx, reply, ct))
+            if (await Inventory.ResolveAsync(connection, tx, reply, ct, compareAndSet: !_compensateWithoutCas))
                 await Outbox.CompleteAsync(connection, tx, MessageIds.ForOrder(reply.OrderId), ct);
             await tx.CommitAsync(ct);
         }

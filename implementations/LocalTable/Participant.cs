@@ -2,6 +2,7 @@ using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,13 +49,13 @@ public sealed class Participant : IServiceRole
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await relay.StartAsync(amqp, stopping);
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
-            services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>());
+            services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(Mutants.NoInboxDedupe));
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
             park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));
     }
 
-    private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints)
+    private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints, bool noInboxDedupe)
     {
         public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
         {
@@ -67,7 +68,7 @@ public sealed class Participant : IServiceRole
             await using (var tx = await connection.BeginTransactionAsync(ct))
             {
                 Outcome outcome;
-                if (await Inbox.TryReceiveAsync(connection, tx, InboxConsumer, messageId, ct))
+                if (noInboxDedupe || await Inbox.TryReceiveAsync(connection, tx, InboxConsumer, messageId, ct))
                 {
                     outcome = policy.Decide(order.CustomerId);
                     await OrderBook.ApplyAsync(connection, tx, order, outcome, ct);

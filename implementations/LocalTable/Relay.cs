@@ -1,6 +1,7 @@
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -24,11 +25,15 @@ public sealed class Relay
     private readonly ServiceOptions _options;
     private readonly ILogger<Relay> _log;
     private readonly HandOffAndPoll<long> _feed;
+    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    private readonly bool _markBeforeConfirm, _noRepublish;
     private ReopeningPublisher? _publisher;
 
     public Relay(NpgsqlDataSource db, Failpoints failpoints, ServiceOptions options, ILogger<Relay> log)
     {
         (_db, _failpoints, _options, _log) = (db, failpoints, options, log);
+        _markBeforeConfirm = options.IsMutant(Mutants.MarkBeforeConfirm);
+        _noRepublish = options.IsMutant(Mutants.NoRepublish);
         _feed = new HandOffAndPoll<long>("relay", RunPassAsync, options.PollInterval, log);
     }
 
@@ -51,10 +56,18 @@ public sealed class Relay
 
     private async Task PublishAsync(Outbox.Message message, CancellationToken stopping)
     {
+        // Without a reply to wait for, the row goes once published: no republish when the answer is late.
+        if (_noRepublish) message = message with { AwaitReply = false };
+        if (_markBeforeConfirm) await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
         try
         {
             var publisher = await _publisher!.GetAsync(stopping);
             await publisher.PublishAsync(message.Queue, message.MessageId.ToString(), System.Text.Encoding.UTF8.GetBytes(message.Body), stopping);
+        }
+        catch (Exception e) when (!stopping.IsCancellationRequested && _markBeforeConfirm)
+        {
+            _log.LogWarning("publish of {MessageId} failed: {Error}; it was already marked published", message.MessageId, e.Message);
+            return;
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {
@@ -65,6 +78,7 @@ public sealed class Relay
         if (message.Attempts > 1) _log.LogInformation("republished {MessageId} (attempt {Attempt})", message.MessageId, message.Attempts);
         await Outbox.LogPublishedAsync(_db, message, stopping);
         await _failpoints.HitAsync(AfterPublish, stopping);
-        await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
+        // Only now, after the broker's confirm: a crash before this line publishes the row again, never loses it.
+        if (!_markBeforeConfirm) await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
     }
 }

@@ -76,15 +76,12 @@ public static class Inventory
     /// <summary>
     /// Applies the participant's answer once: pending → done, or pending → compensated with the stock put back.
     /// Returns false when the order was already resolved, so a duplicate reply changes nothing. The status
-    /// compare-and-set is the initiator's idempotency key; it needs no separate inbox.
+    /// compare-and-set is the initiator's idempotency key; it needs no separate inbox. Only the compensate-without-cas
+    /// mutant passes <paramref name="compareAndSet"/> false.
     /// </summary>
-    public static async Task<bool> ResolveAsync(NpgsqlConnection db, NpgsqlTransaction tx, OrderReply reply, CancellationToken ct)
+    public static async Task<bool> ResolveAsync(NpgsqlConnection db, NpgsqlTransaction tx, OrderReply reply, CancellationToken ct, bool compareAndSet = true)
     {
-        await using var resolve = new NpgsqlCommand("""
-            UPDATE inventory_orders SET status = @status, resolved_at = clock_timestamp()
-            WHERE order_id = @order_id AND status = 'pending'
-            RETURNING sku, qty
-            """, db, tx);
+        await using var resolve = new NpgsqlCommand(compareAndSet ? ResolvePending : ResolveAny, db, tx);
         resolve.Parameters.AddWithValue("order_id", reply.OrderId);
         resolve.Parameters.AddWithValue("status", reply.Outcome == Outcome.Created ? "done" : "compensated");
         string sku;
@@ -98,6 +95,18 @@ public static class Inventory
         if (reply.Outcome == Outcome.Rejected) await RestockAsync(db, tx, reply.OrderId, sku, qty, ct);
         return true;
     }
+
+    private const string ResolvePending = """
+        UPDATE inventory_orders SET status = @status, resolved_at = clock_timestamp()
+        WHERE order_id = @order_id AND status = 'pending'
+        RETURNING sku, qty
+        """;
+
+    private const string ResolveAny = """
+        UPDATE inventory_orders SET status = @status, resolved_at = clock_timestamp()
+        WHERE order_id = @order_id
+        RETURNING sku, qty
+        """;
 
     private static async Task RestockAsync(NpgsqlConnection db, NpgsqlTransaction tx, string orderId, string sku, int qty, CancellationToken ct)
     {

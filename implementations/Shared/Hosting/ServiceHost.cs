@@ -17,6 +17,8 @@ public static class ServiceHost
 {
     public static async Task<int> RunAsync(IServiceRole role, ServiceOptions options, CancellationToken ct)
     {
+        if (options.Mutant is { } name && Mutants.Mutants.Find(name)?.Implementation != options.Implementation)
+            throw new ArgumentException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", Mutants.Mutants.Of(options.Implementation).Select(m => m.Name))}");
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.HttpPort));
         builder.Logging.ClearProviders();
@@ -47,6 +49,8 @@ public static class ServiceHost
         // a definite failure it can count on — instead of accepted and left hanging, which it could only call indeterminate.
         await role.StartAsync(app.Services, linked.Token);
         await app.StartAsync(ct);
+        // The harness's evidence that a mutant run really ran the mutant: a line the mutants command looks for.
+        if (options.Mutant is { } mutant) log.LogWarning("MUTANT {Mutant}: {Safeguard}", mutant, Mutants.Mutants.Find(mutant)!.Safeguard);
         log.LogInformation("{Implementation} {Role} ready on 127.0.0.1:{Port}", options.Implementation, options.Role, options.HttpPort);
         try
         {

@@ -34,6 +34,11 @@ public sealed class ServiceOptions
     public TimeSpan PollInterval => Duration("poll-interval", "500ms");
     /// <summary>Failpoints armed before the first request, as <c>name=spec;name=spec</c>.</summary>
     public string? Failpoints => Optional("failpoints");
+    /// <summary>The safeguard switched off in this process (<see cref="Mutants.Mutants"/>), or null: the real implementation.</summary>
+    public string? Mutant => Optional("mutant");
+
+    /// <summary>True when this process runs as <paramref name="mutant"/>. Read once, at start, by the step that mutant breaks.</summary>
+    public bool IsMutant(string mutant) => Mutant == mutant;
 
     public string? Optional(string name) => _values.GetValueOrDefault(name);
 

@@ -42,7 +42,7 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-cat-" + Guid.NewGuid().ToString("N")[..8]);
         var scenario = Shortened(ScenarioCatalog.Find(name));
-        var options = new RunOptions(ImplementationCatalog.All, Seed: Seed, Rate: null, Duration: null,
+        var options = new RunOptions(ImplementationCatalog.References, Seed: Seed, Rate: null, Duration: null,
             reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
 
         var result = await new ScenarioRunner(options, output.WriteLine).RunAsync(scenario, default);

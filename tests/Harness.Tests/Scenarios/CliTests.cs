@@ -19,6 +19,17 @@ public sealed class CliTests
     [InlineData("unknown implementation 'two-phase'", "scenario", "crash-after-commit", "--impl", "two-phase")]
     [InlineData("is not an amqp:// URI", "scenario", "crash-after-commit", "--amqp", "http://127.0.0.1:1")]
     [InlineData("Unrecognized command or argument", "scenario", "crash-after-commit", "--frobnicate")]
+    [InlineData("Unrecognized command or argument 'maybe'", "scenario", "crash-after-commit", "--keep-databases", "maybe")]
+    [InlineData("--postgres: 'notaconnstring' is not a PostgreSQL connection string", "scenario", "crash-after-commit", "--postgres", "notaconnstring")]
+    [InlineData("--postgres: the PostgreSQL connection string must be key=value pairs", "scenario", "crash-after-commit", "--postgres", "postgres://u@h/db")]
+    [InlineData("--postgres: the PostgreSQL connection string names no Host", "scenario", "crash-after-commit", "--postgres", "Username=postgres")]
+    [InlineData("--mutant: unknown mutant 'nope'", "scenario", "crash-after-commit", "--mutant", "nope")]
+    [InlineData("--mutant ignore-fence is a mutant of half-message, not of local-table", "scenario", "crash-after-commit", "--mutant", "ignore-fence", "--impl", "local-table")]
+    [InlineData("--only: unknown mutant 'nope'", "mutants", "--only", "nope")]
+    [InlineData("--seed: 'x' is not a whole number", "mutants", "--seed", "x")]
+    [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "mutants", "--reports", "/proc/no-such-dir")]
+    [InlineData("--postgres: 'x' is not a PostgreSQL connection string", "mutants", "--postgres", "x")]
+    [InlineData("--amqp: 'http://h' is not an amqp:// URI", "mutants", "--amqp", "http://h")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);
@@ -39,6 +50,16 @@ public sealed class CliTests
         Assert.Equal(2, outcome.ExitCode);
         Assert.Contains("127.0.0.1", outcome.Stderr);
         Assert.DoesNotContain("   at ", outcome.Stderr);
+    }
+
+    [Fact]
+    public async Task Mutants_are_listed_with_the_scenarios_meant_to_catch_them()
+    {
+        var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "mutants", "--list");
+
+        Assert.Equal(0, outcome.ExitCode);
+        Assert.All(Dtx.Shared.Mutants.Mutants.All, m => Assert.Contains(m.Name, outcome.Stdout));
+        Assert.Contains("crash-participant-after-commit", outcome.Stdout);
     }
 
     [Fact]

@@ -24,7 +24,7 @@ public sealed class ServerFaultScenarioTests(ServersFixture servers, ITestOutput
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-faults-" + Guid.NewGuid().ToString("N")[..8]);
         var scenario = ScenarioCatalog.Find(name);
-        var options = new RunOptions(ImplementationCatalog.All, Seed: 11, Rate: 20, Duration: TimeSpan.FromSeconds(14),
+        var options = new RunOptions(ImplementationCatalog.References, Seed: 11, Rate: 20, Duration: TimeSpan.FromSeconds(14),
             reports, Postgres: null, Amqp: null, KeepDatabases: false);
 
         var result = await new ScenarioRunner(options, output.WriteLine).RunAsync(scenario, default);
