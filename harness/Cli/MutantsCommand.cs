@@ -33,13 +33,13 @@ public static class MutantsCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var chosen = Mutants.All.ToList();
+            var chosen = MutantCatalog.All.ToList();
             var names = (parse.GetValue(only) ?? []).SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             if (names.Count > 0)
             {
-                if (names.FirstOrDefault(n => Mutants.Find(n) is null) is { } unknown)
-                    return Program.BadInput($"--only: unknown mutant '{unknown}'; known: {string.Join(", ", Mutants.All.Select(m => m.Name))}");
-                chosen = Mutants.All.Where(m => names.Contains(m.Name)).ToList();
+                if (names.FirstOrDefault(n => MutantCatalog.Find(n) is null) is { } unknown)
+                    return Program.BadInput($"--only: unknown mutant '{unknown}'; known: {string.Join(", ", MutantCatalog.All.Select(m => m.Name))}");
+                chosen = MutantCatalog.All.Where(m => names.Contains(m.Name)).ToList();
             }
             if (parse.GetValue(list))
             {
@@ -87,7 +87,7 @@ public static class MutantsCommand
     private static void PrintList(IReadOnlyList<Mutant> mutants)
     {
         foreach (var m in mutants)
-            Console.WriteLine($"{m.Name,-28} {m.Implementation,-13} caught by {string.Join(", ", MutantRunner.CaughtBy.GetValueOrDefault(m.Name) ?? []),-45} {m.Safeguard}");
+            Console.WriteLine($"{m.Name,-28} {m.Implementation,-13} caught by {string.Join(", ", MutantRunner.Plans.GetValueOrDefault(m.Name)?.Scenarios ?? []),-45} {m.Safeguard}");
     }
 
     private static void PrintOutcomes(IAnsiConsole console, IReadOnlyList<MutantOutcome> outcomes)

@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using System.CommandLine;
 using System.Globalization;
 using Dtx.Harness.Engine;
@@ -58,8 +59,8 @@ public static class ScenarioCommand
         var mutant = new Option<string?>("--mutant") { Description = "run the implementation with this safeguard switched off ('mutants --list' shows them); it runs alone, and is judged strictly" };
         mutant.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<string?>() is { } value && Shared.Mutants.Mutants.Find(value) is null)
-                r.AddError($"--mutant: unknown mutant '{value}'; known: {string.Join(", ", Shared.Mutants.Mutants.All.Select(m => m.Name))}");
+            if (r.GetValueOrDefault<string?>() is { } value && MutantCatalog.Find(value) is null)
+                r.AddError($"--mutant: unknown mutant '{value}'; known: {string.Join(", ", MutantCatalog.All.Select(m => m.Name))}");
         });
 
         var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when every run passes, 1 when one fails, 2 for bad input.")
@@ -89,7 +90,7 @@ public static class ScenarioCommand
             if (mutantName is not null)
             {
                 // A mutant belongs to one implementation: it runs alone, so --impl can only confirm it.
-                var owner = Shared.Mutants.Mutants.Find(mutantName)!.Implementation;
+                var owner = MutantCatalog.Find(mutantName)!.Implementation;
                 if (implName != "all" && implName != owner) return Program.BadInput($"--mutant {mutantName} is a mutant of {owner}, not of {implName}");
                 implName = owner;
             }

@@ -49,12 +49,19 @@ public sealed class RunServers : IAsyncDisposable
         }
         catch
         {
-            if (proxy is not null) await proxy.DisposeAsync();
-            if (rabbit is not null) await rabbit.DisposeAsync();
-            if (postgres is not null) await postgres.DisposeAsync();
-            TryDelete(workDir);
+            await DisposeAllAsync(proxy, rabbit, postgres, workDir);
             throw;
         }
+    }
+
+    /// <summary>
+    /// Brings back an embedded server that an earlier scenario crashed and did not restart (its load failed during the
+    /// downtime, say), so that the next scenario fails, if at all, for its own reasons. A running server is left alone.
+    /// </summary>
+    public async Task EnsureUpAsync(CancellationToken ct)
+    {
+        if (Postgres.IsEmbedded) await Postgres.RestartAsync(ct);
+        if (Rabbit.IsEmbedded) await Rabbit.RestartAsync(ct);
     }
 
     /// <summary>Where each log file ends now, so that <see cref="CopyLogsSince"/> can hand a run what was written during it.</summary>
@@ -71,10 +78,11 @@ public sealed class RunServers : IAsyncDisposable
             {
                 using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
                 source.Seek(Math.Min(offsets.GetValueOrDefault(file), source.Length), SeekOrigin.Begin);
+                if (source.Position == source.Length) continue;
                 using var target = File.Create(Path.Combine(runLogDir, Path.GetFileName(file)));
                 source.CopyTo(target);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // A log is diagnosis, not a result: a file the server rotates away is not worth failing the run for.
             }
@@ -96,12 +104,33 @@ public sealed class RunServers : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    public ValueTask DisposeAsync() => DisposeAllAsync(EmbeddedProxy, Rabbit, Postgres, _workDir);
+
+    /// <summary>Each one stopped even when stopping another throws: a server left running outlives the harness.</summary>
+    private static async ValueTask DisposeAllAsync(IAsyncDisposable? proxy, IAsyncDisposable? rabbit, IAsyncDisposable? postgres, string workDir)
     {
-        if (EmbeddedProxy is not null) await EmbeddedProxy.DisposeAsync();
-        await Rabbit.DisposeAsync();
-        await Postgres.DisposeAsync();
-        TryDelete(_workDir);
+        try
+        {
+            if (proxy is not null) await proxy.DisposeAsync();
+        }
+        finally
+        {
+            try
+            {
+                if (rabbit is not null) await rabbit.DisposeAsync();
+            }
+            finally
+            {
+                try
+                {
+                    if (postgres is not null) await postgres.DisposeAsync();
+                }
+                finally
+                {
+                    TryDelete(workDir);
+                }
+            }
+        }
     }
 
     private static void TryDelete(string directory)

@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using System.Globalization;
 using Dtx.Harness.Checking;
 using Dtx.Harness.Faults;
@@ -22,6 +23,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
 {
     public string? RunDirectory { get; private set; }
 
+    // True while this run's servers outlive it (shared by several scenarios): its databases and queues must then go.
+    private bool _serversOutliveRun;
+
     /// <param name="shared">Servers started once for several scenarios (<c>scenario --all</c>, <c>mutants</c>); without them the run starts its own.</param>
     public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct, RunServers? shared = null)
     {
@@ -42,11 +46,20 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         try
         {
             var servers = shared ?? (own = await RunServers.StartAsync(options, TempFolder(runId), logDir, ct));
+            _serversOutliveRun = shared is not null;
             say(servers.Description + (shared is null ? "" : " (shared by this command's scenarios)"));
 
             var tag = Guid.NewGuid().ToString("N")[..6];
-            foreach (var implementation in options.Implementations)
-                runs.Add(await RunImplementationAsync(scenario, implementation, servers.Postgres, servers.Rabbit, servers.Toxiproxy, tag, logDir, ct));
+            // The baseline last: its expectations apply only beside a reference that really ran.
+            foreach (var implementation in options.Implementations.OrderBy(i => i.IsBaseline))
+            {
+                // A server an earlier run crashed and did not restart (its load failed in the downtime) would fail
+                // this run for that one's sake.
+                await servers.EnsureUpAsync(ct);
+                var expectationsApply = options.Mutant is null && (!implementation.IsBaseline
+                    || runs.Any(r => ImplementationCatalog.Find(r.Implementation) is { IsBaseline: false } && r.Verdict != Verdict.NotApplicable));
+                runs.Add(await RunImplementationAsync(scenario, implementation, servers.Postgres, servers.Rabbit, servers.Toxiproxy, tag, logDir, expectationsApply, ct));
+            }
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
                 $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
@@ -77,8 +90,12 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         },
     };
 
+    /// <param name="expectationsApply">
+    /// The scenario's <c>expect</c> applies: always to a reference, to the baseline only beside a reference that really
+    /// ran (a comparison), never to a mutant, whose run exists to be seen failing.
+    /// </param>
     private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
-        PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, CancellationToken ct)
+        PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, bool expectationsApply, CancellationToken ct)
     {
         var notApplicable = scenario.Faults
             .Select(plan => (Plan: plan, Why: Nemesis.WhyNotApplicable(plan, implementation, postgres.IsEmbedded, rabbit.IsEmbedded, proxied: true)))
@@ -108,7 +125,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         };
         var logs = implementation.Services.Select(s => Path.Combine("logs", $"{implementation.Name}-{s}.log")).ToList();
         say($"[{implementation.Name}] databases {prefix}_*, queues {target.QueuePrefix}.*");
-        if (options.Mutant is { } mutant) say($"[{implementation.Name}] MUTANT {mutant}: {Shared.Mutants.Mutants.Find(mutant)?.Safeguard}");
+        if (options.Mutant is { } mutant) say($"[{implementation.Name}] MUTANT {mutant}: {MutantCatalog.Find(mutant)?.Safeguard}");
         try
         {
             await SeedAsync(target, scenario.Business, ct);
@@ -149,7 +166,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await nemesisTask;
 
             await nemesis.HealAsync(ct);
-            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct);
+            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario));
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
             var absorbed = await implementation.CountAbsorbedAsync(target, ct);
             await supervisor.StopAllAsync();
@@ -173,13 +190,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 .Concat(parked.Where(m => !nemesis.PoisonSent.Any(p => p.MessageId == m.MessageId))
                     .Select(m => $"message {m.MessageId} (order {m.OrderId}) was parked although it was no poison: {m.Reason}"))
                 .ToList();
-            // A scenario's expectations describe a comparison: they apply when a reference implementation runs too.
             // Run alone (--impl dual-write), the baseline is judged like any implementation, and fails.
-            // A mutant is judged strictly too: the point of its run is to see it fail.
-            var comparison = options.Implementations.Any(i => !i.IsBaseline) && options.Mutant is null;
-            var expected = comparison ? scenario.ExpectedViolations(implementation.Name) : [];
+            var expected = expectationsApply ? scenario.ExpectedViolations(implementation.Name) : [];
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare,
-                expected, unparked, baseline: comparison && implementation.IsBaseline);
+                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
@@ -264,8 +278,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// clean for a settle period, long enough for such a delivery to be acked or to come back. An implementation that
     /// cannot recover (<see cref="IImplementation.HopelessAfter"/>) is given up on once its figures stop moving.
     /// </summary>
-    public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct)
+    public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct,
+        TimeSpan? hopelessAfter = null)
     {
+        hopelessAfter ??= implementation.HopelessAfter;
         var settle = TimeSpan.FromSeconds(1);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan? cleanSince = null;
@@ -278,11 +294,23 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             else if (watch.Elapsed - cleanSince >= settle) return (true, cleanSince.Value.TotalSeconds);
             if (watch.Elapsed > deadline) return (false, watch.Elapsed.TotalSeconds);
             if (still is null || still.Value.Figures != inDoubt) still = (inDoubt, watch.Elapsed);
-            else if (implementation.HopelessAfter is { } hopeless && inDoubt.QueuedMessages == 0 && watch.Elapsed - still.Value.Since >= hopeless)
+            else if (hopelessAfter is { } hopeless && inDoubt.QueuedMessages == 0 && watch.Elapsed - still.Value.Since >= hopeless)
                 return (false, watch.Elapsed.TotalSeconds);
             await Task.Delay(250, ct);
         }
     }
+
+    /// <summary>
+    /// How long the figures of an implementation that cannot recover may stand still before the drain gives up. After
+    /// a link fault, at least two AMQP heartbeats and then some: a consumer on a link that went silent holds its
+    /// unacked deliveries, invisible to the probe, until the broker closes the connection and requeues them.
+    /// </summary>
+    private static TimeSpan? HopelessAfter(IImplementation implementation, Scenario scenario) =>
+        implementation.HopelessAfter is not { } hopeless ? null
+        : scenario.Faults.Any(f => f is LinkFault) ? Max(hopeless, 2 * Shared.Messaging.AmqpConnection.Heartbeat + TimeSpan.FromSeconds(5))
+        : hopeless;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>Client outcomes per order as the checker counts them (an invoke with no answer is indeterminate), plus what was absorbed.</summary>
     private static RunCounts Count(History history, GroundTruth truth, IReadOnlyDictionary<string, long> absorbed, LoadStats stats)
@@ -307,18 +335,22 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     }
 
     /// <summary>
-    /// Leaves the user's servers as they were: on external servers this run's databases and queues go (unless
-    /// --keep-databases). Embedded servers are deleted whole with their work folder.
+    /// Leaves servers that outlive the run as they were: on external servers, and on embedded ones shared by several
+    /// scenarios, this run's databases and queues go (unless --keep-databases) — left behind, they would pile up and
+    /// slow every later crash recovery. A run's own embedded servers are deleted whole with their work folder.
     /// </summary>
     private async Task CleanUpAsync(PostgresServer postgres, RabbitMqServer rabbit, string prefix, RunTarget target)
     {
-        if (postgres.IsEmbedded || options.KeepDatabases) return;
+        if (options.KeepDatabases) return;
         try
         {
-            await postgres.DropDatabaseAsync(prefix + "_inventory");
-            await postgres.DropDatabaseAsync(prefix + "_orders");
-            if (target.BrokerDb is not null) await postgres.DropDatabaseAsync(prefix + "_txbroker");
-            if (!rabbit.IsEmbedded)
+            if (!postgres.IsEmbedded || _serversOutliveRun)
+            {
+                await postgres.DropDatabaseAsync(prefix + "_inventory");
+                await postgres.DropDatabaseAsync(prefix + "_orders");
+                if (target.BrokerDb is not null) await postgres.DropDatabaseAsync(prefix + "_txbroker");
+            }
+            if (!rabbit.IsEmbedded || _serversOutliveRun)
             {
                 var queues = Shared.Messaging.QueueNames.For(target.QueuePrefix);
                 await BrokerQueues.DeleteAsync(target.Amqp, CancellationToken.None, queues.Orders, queues.Replies);

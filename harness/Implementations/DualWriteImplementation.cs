@@ -14,6 +14,11 @@ public sealed class DualWriteImplementation : IImplementation
 
     public bool IsBaseline => true;
 
+    // It publishes only after its commit and resolves replies with the shared compare-and-set, so phantoms, double
+    // restocks and lost stock cannot come from it: the checker must never see it break those.
+    public IReadOnlyCollection<string>? BaselineMayBreak { get; } =
+        [Checker.NoLostOrder, Checker.ExactlyOnceEffect, Checker.AcknowledgedDurable, Checker.FailedAbsent, Checker.Converged];
+
     // Nothing in it retries: once its queues are empty and its in-doubt figures stop moving, they stay.
     public TimeSpan? HopelessAfter => TimeSpan.FromSeconds(5);
 

@@ -30,6 +30,13 @@ public interface IImplementation
     bool IsBaseline => false;
 
     /// <summary>
+    /// For the baseline: the invariants it may break beyond what a scenario expects, by what it lacks (no outbox,
+    /// no dedupe, no retry). Any other violation fails it even beside a reference: it cannot come from what the
+    /// baseline lacks, so it would be a fault in the harness or the checker. Null for the references.
+    /// </summary>
+    IReadOnlyCollection<string>? BaselineMayBreak => null;
+
+    /// <summary>
     /// For an implementation with no way to recover (no republish, no retry, no check-back): how long the in-doubt
     /// figures may stand still before the drain stops waiting, since nothing will ever move them. Null for the
     /// references, whose timers may need the whole drain deadline.

@@ -21,8 +21,8 @@ public static class CheckBack
     public static void Map(WebApplication app)
     {
         var options = app.Services.GetRequiredService<ServiceOptions>();
-        // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
-        bool blindCommit = options.IsMutant(Mutants.CheckBackBlindCommit), fence = !options.IsMutant(Mutants.CheckBackUnfencedRollback);
+        // Safeguards a mutant run switches off (MutantCatalog.cs); false in every real run.
+        bool blindCommit = options.IsMutant(MutantCatalog.CheckBackBlindCommit), fence = !options.IsMutant(MutantCatalog.CheckBackUnfencedRollback);
         app.MapPost("/checkback/{txId}", async (string txId, NpgsqlDataSource db, Failpoints failpoints, CancellationToken ct) =>
         {
             var answer = blindCommit ? TransactionLog.Answer.Commit : await TransactionLog.AnswerCheckAsync(db, txId, ct, fence);

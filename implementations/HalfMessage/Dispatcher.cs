@@ -30,7 +30,7 @@ public sealed class Dispatcher
     private readonly ILogger<Dispatcher> _log;
     private readonly HandOffAndPoll<string> _feed;
     private readonly ConcurrentDictionary<string, bool> _declaredQueues = new(StringComparer.Ordinal);
-    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    // Safeguards a mutant run switches off (MutantCatalog.cs); false in every real run.
     private readonly bool _dispatchBeforeCommit, _newMessageIdPerDispatch;
     private AmqpConnection? _amqp;
     private ReopeningPublisher? _publisher;
@@ -38,8 +38,8 @@ public sealed class Dispatcher
     public Dispatcher(NpgsqlDataSource db, Failpoints failpoints, TxBroker.Settings settings, ServiceOptions options, ILogger<Dispatcher> log)
     {
         (_db, _failpoints, _settings, _log) = (db, failpoints, settings, log);
-        _dispatchBeforeCommit = options.IsMutant(Mutants.DispatchBeforeCommit);
-        _newMessageIdPerDispatch = options.IsMutant(Mutants.NewMessageIdPerDispatch);
+        _dispatchBeforeCommit = options.IsMutant(MutantCatalog.DispatchBeforeCommit);
+        _newMessageIdPerDispatch = options.IsMutant(MutantCatalog.NewMessageIdPerDispatch);
         _feed = new HandOffAndPoll<string>("dispatcher", RunPassAsync, settings.PollInterval, log);
     }
 

@@ -34,13 +34,16 @@ public sealed class Initiator : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterPrepare, BeforeCommit, AfterCommit, CheckBack.BeforeAnswer, AfterReply];
 
-    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    public IReadOnlyList<string> Mutants { get; } =
+        [MutantCatalog.IgnoreFence, MutantCatalog.RollbackSentAsCommit, MutantCatalog.CheckBackBlindCommit, MutantCatalog.CheckBackUnfencedRollback];
+
+    // Safeguards a mutant run switches off (MutantCatalog.cs); false in every real run.
     private bool _ignoreFence, _rollbackSentAsCommit;
 
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
-        _ignoreFence = options.IsMutant(Mutants.IgnoreFence);
-        _rollbackSentAsCommit = options.IsMutant(Mutants.RollbackSentAsCommit);
+        _ignoreFence = options.IsMutant(MutantCatalog.IgnoreFence);
+        _rollbackSentAsCommit = options.IsMutant(MutantCatalog.RollbackSentAsCommit);
         services.AddSingleton(Database.Open(options.Database, "half-message-initiator"));
         services.AddSingleton(QueueNames.For(options));
         services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, options.AdvertisedUrl));

@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
@@ -24,6 +25,9 @@ public sealed class Participant : IServiceRole
     private const string InboxConsumer = "orders";
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterCommit, CheckBack.BeforeAnswer];
+
+    // It answers check-backs for its replies with the same CheckBack code.
+    public IReadOnlyList<string> Mutants { get; } = [MutantCatalog.CheckBackBlindCommit, MutantCatalog.CheckBackUnfencedRollback];
 
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {

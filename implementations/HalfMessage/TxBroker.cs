@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
@@ -78,6 +79,8 @@ public sealed class TxBroker : IServiceRole
     }
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterPersist, Dispatcher.AfterPublish];
+
+    public IReadOnlyList<string> Mutants { get; } = [MutantCatalog.DispatchBeforeCommit, MutantCatalog.NewMessageIdPerDispatch];
 
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {

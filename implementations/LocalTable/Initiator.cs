@@ -31,13 +31,17 @@ public sealed class Initiator : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [BeforeCommit, AfterCommit, Relay.AfterPublish, AfterReply];
 
-    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    // The relay runs in this process, so its mutants do too.
+    public IReadOnlyList<string> Mutants { get; } =
+        [MutantCatalog.OutboxAfterCommit, MutantCatalog.CompensateWithoutCas, MutantCatalog.MarkBeforeConfirm, MutantCatalog.NoRepublish];
+
+    // Safeguards a mutant run switches off (MutantCatalog.cs); false in every real run.
     private bool _outboxAfterCommit, _compensateWithoutCas;
 
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
-        _outboxAfterCommit = options.IsMutant(Mutants.OutboxAfterCommit);
-        _compensateWithoutCas = options.IsMutant(Mutants.CompensateWithoutCas);
+        _outboxAfterCommit = options.IsMutant(MutantCatalog.OutboxAfterCommit);
+        _compensateWithoutCas = options.IsMutant(MutantCatalog.CompensateWithoutCas);
         services.AddSingleton(Database.Open(options.Database, "local-table-initiator"));
         services.AddSingleton(QueueNames.For(options));
         services.AddSingleton<Relay>();

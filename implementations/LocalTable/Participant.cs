@@ -25,6 +25,9 @@ public sealed class Participant : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterCommit, Relay.AfterPublish];
 
+    // Its reply relay is the same Relay code, so the relay's mutants run here too.
+    public IReadOnlyList<string> Mutants { get; } = [MutantCatalog.NoInboxDedupe, MutantCatalog.MarkBeforeConfirm];
+
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
     {
         services.AddSingleton(Database.Open(options.Database, "local-table-participant"));
@@ -49,7 +52,7 @@ public sealed class Participant : IServiceRole
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await relay.StartAsync(amqp, stopping);
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
-            services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(Mutants.NoInboxDedupe));
+            services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(MutantCatalog.NoInboxDedupe));
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
             park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));

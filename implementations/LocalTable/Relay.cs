@@ -25,15 +25,15 @@ public sealed class Relay
     private readonly ServiceOptions _options;
     private readonly ILogger<Relay> _log;
     private readonly HandOffAndPoll<long> _feed;
-    // Safeguards a mutant run switches off (Mutants.cs); false in every real run.
+    // Safeguards a mutant run switches off (MutantCatalog.cs); false in every real run.
     private readonly bool _markBeforeConfirm, _noRepublish;
     private ReopeningPublisher? _publisher;
 
     public Relay(NpgsqlDataSource db, Failpoints failpoints, ServiceOptions options, ILogger<Relay> log)
     {
         (_db, _failpoints, _options, _log) = (db, failpoints, options, log);
-        _markBeforeConfirm = options.IsMutant(Mutants.MarkBeforeConfirm);
-        _noRepublish = options.IsMutant(Mutants.NoRepublish);
+        _markBeforeConfirm = options.IsMutant(MutantCatalog.MarkBeforeConfirm);
+        _noRepublish = options.IsMutant(MutantCatalog.NoRepublish);
         _feed = new HandOffAndPoll<long>("relay", RunPassAsync, options.PollInterval, log);
     }
 

@@ -13,6 +13,9 @@ public interface IServiceRole
     /// <summary>The failpoint names this role hits, in protocol order.</summary>
     IReadOnlyList<string> Failpoints { get; }
 
+    /// <summary>The mutants whose switched-off safeguard lives in this process (<see cref="Mutants.MutantCatalog"/>); none by default.</summary>
+    IReadOnlyList<string> Mutants => [];
+
     void ConfigureServices(IServiceCollection services, ServiceOptions options);
 
     void MapEndpoints(WebApplication app);

@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Failpoints;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -17,8 +18,8 @@ public static class ServiceHost
 {
     public static async Task<int> RunAsync(IServiceRole role, ServiceOptions options, CancellationToken ct)
     {
-        if (options.Mutant is { } name && Mutants.Mutants.Find(name)?.Implementation != options.Implementation)
-            throw new ArgumentException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", Mutants.Mutants.Of(options.Implementation).Select(m => m.Name))}");
+        if (options.Mutant is { } name && MutantCatalog.Find(name)?.Implementation != options.Implementation)
+            throw new ArgumentException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", MutantCatalog.Of(options.Implementation).Select(m => m.Name))}");
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.HttpPort));
         builder.Logging.ClearProviders();
@@ -49,8 +50,10 @@ public static class ServiceHost
         // a definite failure it can count on — instead of accepted and left hanging, which it could only call indeterminate.
         await role.StartAsync(app.Services, linked.Token);
         await app.StartAsync(ct);
-        // The harness's evidence that a mutant run really ran the mutant: a line the mutants command looks for.
-        if (options.Mutant is { } mutant) log.LogWarning("MUTANT {Mutant}: {Safeguard}", mutant, Mutants.Mutants.Find(mutant)!.Safeguard);
+        // The harness's evidence that a mutant run really ran the mutant, logged only by the process whose code it
+        // changes: a line the mutants command looks for.
+        if (options.Mutant is { } mutant && role.Mutants.Contains(mutant))
+            log.LogWarning("MUTANT {Mutant}: {Safeguard}", mutant, MutantCatalog.Find(mutant)!.Safeguard);
         log.LogInformation("{Implementation} {Role} ready on 127.0.0.1:{Port}", options.Implementation, options.Role, options.HttpPort);
         try
         {

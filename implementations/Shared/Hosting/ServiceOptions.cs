@@ -34,7 +34,7 @@ public sealed class ServiceOptions
     public TimeSpan PollInterval => Duration("poll-interval", "500ms");
     /// <summary>Failpoints armed before the first request, as <c>name=spec;name=spec</c>.</summary>
     public string? Failpoints => Optional("failpoints");
-    /// <summary>The safeguard switched off in this process (<see cref="Mutants.Mutants"/>), or null: the real implementation.</summary>
+    /// <summary>The safeguard switched off in this process (<see cref="Mutants.MutantCatalog"/>), or null: the real implementation.</summary>
     public string? Mutant => Optional("mutant");
 
     /// <summary>True when this process runs as <paramref name="mutant"/>. Read once, at start, by the step that mutant breaks.</summary>

@@ -21,6 +21,9 @@ public sealed class AmqpConnection : IAsyncDisposable
 
     public IConnection Connection { get; }
 
+    /// <summary>How often client and broker check each other: a connection silent for two of these is closed, and its unacked deliveries requeued.</summary>
+    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(10);
+
     /// <summary>Connects, retrying while the broker is down (it may be restarting too), for at most <paramref name="patience"/>.</summary>
     public static async Task<AmqpConnection> ConnectAsync(string uri, string clientName, ILogger log, TimeSpan patience, CancellationToken ct)
     {
@@ -31,7 +34,7 @@ public sealed class AmqpConnection : IAsyncDisposable
             AutomaticRecoveryEnabled = true,
             TopologyRecoveryEnabled = true,
             NetworkRecoveryInterval = TimeSpan.FromSeconds(1),
-            RequestedHeartbeat = TimeSpan.FromSeconds(10),
+            RequestedHeartbeat = Heartbeat,
         };
         var deadline = DateTime.UtcNow + patience;
         while (true)

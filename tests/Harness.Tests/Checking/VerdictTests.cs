@@ -115,4 +115,44 @@ public sealed class VerdictTests
         var judgement = Judgement.Of(Violating(Checker.NoLostOrder), [Crash with { Outcome = FaultOutcome.NotTriggered, Note = "n" }], true, 100, 80, 0.25, [Checker.NoLostOrder]);
         Assert.Equal(Verdict.Fail, judgement.Verdict);
     }
+
+    private static readonly string[] DualWriteMayBreak = [Checker.NoLostOrder, Checker.ExactlyOnceEffect, Checker.AcknowledgedDurable, Checker.FailedAbsent, Checker.Converged];
+
+    [Fact]
+    public void The_baseline_fails_as_expected_when_it_breaks_what_is_expected_and_may_break_more()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.Converged), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak);
+        Assert.Equal(Verdict.FailedAsExpected, judgement.Verdict);
+        Assert.Contains(judgement.Reasons, r => r.StartsWith("as expected: no-lost-order", StringComparison.Ordinal));
+        Assert.Contains(judgement.Reasons, r => r.StartsWith("also: converged", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_baseline_fails_when_an_expected_violation_did_not_happen()
+    {
+        var judgement = Judgement.Of(Violating(Checker.Converged), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Contains(judgement.Reasons, r => r.Contains("no-lost-order was expected to be violated", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_baseline_fails_on_an_invariant_it_cannot_break_by_what_it_lacks()
+    {
+        // A phantom cannot come from publishing after the commit: it would be a fault of the harness or the checker.
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.NoPhantomOrder), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Contains(judgement.Reasons, r => r.StartsWith("no-phantom-order violated", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_reference_gets_no_leniency_for_a_violation_its_scenario_does_not_expect()
+    {
+        var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.Converged), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder]);
+        Assert.Equal(Verdict.Fail, judgement.Verdict);
+        Assert.Contains(judgement.Reasons, r => r.StartsWith("converged violated", StringComparison.Ordinal));
+    }
 }

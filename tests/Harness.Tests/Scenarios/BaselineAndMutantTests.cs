@@ -63,6 +63,8 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
         finally
         {
             foreach (var db in new[] { "_inventory", "_orders" }) await servers.Postgres.DropDatabaseAsync(prefix + db);
+            var queues = Dtx.Shared.Messaging.QueueNames.For($"dtx.{prefix["dtx_".Length..^"_dual_write".Length]}.dual-write");
+            await BrokerQueues.DeleteAsync(servers.RabbitMq.AmqpUri, default, queues.Orders, queues.Replies);
             Directory.Delete(reports, recursive: true);
         }
     }
@@ -89,9 +91,9 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
 
     [Theory]
     // The participant crashes after its commit and before its ack: without the inbox the redelivery applies again.
-    [InlineData(Mutants.NoInboxDedupe, "participant.after-commit", Checker.ExactlyOnceEffect)]
+    [InlineData(MutantCatalog.NoInboxDedupe, "participant.after-commit", Checker.ExactlyOnceEffect)]
     // Out-of-stock orders are committed at txbroker instead of rolled back: the participant creates orders nobody paid for.
-    [InlineData(Mutants.RollbackSentAsCommit, null, Checker.NoPhantomOrder)]
+    [InlineData(MutantCatalog.RollbackSentAsCommit, null, Checker.NoPhantomOrder)]
     public async Task A_mutant_is_caught_by_the_invariant_its_safeguard_protects(string mutant, string? crashStep, string invariant)
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-mut-" + Guid.NewGuid().ToString("N")[..8]);
@@ -103,7 +105,7 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
             business: { skus: 4, stockPerSku: 60, maxQty: 3 }
             faults: {{faults}}
             """, "mutant-smoke.yaml");
-        var implementation = ImplementationCatalog.Find(Mutants.Find(mutant)!.Implementation)!;
+        var implementation = ImplementationCatalog.Find(MutantCatalog.Find(mutant)!.Implementation)!;
         var options = new RunOptions([implementation], Seed: 5, Rate: null, Duration: null,
             reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false, Mutant: mutant);
         var runner = new ScenarioRunner(options, output.WriteLine);
@@ -132,23 +134,24 @@ public sealed class MutantCatalogueTests
     [Fact]
     public void Every_mutant_has_a_catalogue_scenario_whose_faults_apply_to_its_implementation()
     {
-        Assert.True(Mutants.All.Count >= 10);
-        Assert.Equal(Mutants.All.Count, Mutants.All.Select(m => m.Name).Distinct().Count());
-        Assert.Contains(Mutants.All, m => m.Implementation == "local-table");
-        Assert.Contains(Mutants.All, m => m.Implementation == "half-message");
-        foreach (var mutant in Mutants.All)
+        Assert.True(MutantCatalog.All.Count >= 10);
+        Assert.Equal(MutantCatalog.All.Count, MutantCatalog.All.Select(m => m.Name).Distinct().Count());
+        Assert.Contains(MutantCatalog.All, m => m.Implementation == "local-table");
+        Assert.Contains(MutantCatalog.All, m => m.Implementation == "half-message");
+        foreach (var mutant in MutantCatalog.All)
         {
             var implementation = ImplementationCatalog.Find(mutant.Implementation);
             Assert.NotNull(implementation);
-            var scenarios = MutantRunner.CaughtBy.GetValueOrDefault(mutant.Name);
-            Assert.True(scenarios is { Count: > 0 }, $"{mutant.Name} has no scenario meant to catch it");
-            foreach (var name in scenarios!)
+            var plan = MutantRunner.Plans.GetValueOrDefault(mutant.Name);
+            Assert.True(plan is { Scenarios.Count: > 0, Invariants.Count: > 0 }, $"{mutant.Name} has no scenario meant to catch it");
+            Assert.All(plan!.Invariants, i => Assert.Contains(i, Checker.InvariantNames));
+            foreach (var name in plan.Scenarios)
             {
                 var scenario = ScenarioCatalog.Find(name);
                 Assert.True(scenario.Faults.Count == 0 || scenario.FaultsFor(42).Any(f => Nemesis.WhyNotApplicable(f, implementation!, true, true, proxied: true) is null),
                     $"{name} has no fault that applies to {mutant.Implementation}");
             }
         }
-        Assert.All(MutantRunner.CaughtBy.Keys, name => Assert.NotNull(Mutants.Find(name)));
+        Assert.All(MutantRunner.Plans.Keys, name => Assert.NotNull(MutantCatalog.Find(name)));
     }
 }

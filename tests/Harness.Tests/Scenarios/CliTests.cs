@@ -1,3 +1,4 @@
+using Dtx.Shared.Mutants;
 using Dtx.Tests.Support;
 using Xunit;
 
@@ -58,7 +59,7 @@ public sealed class CliTests
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "mutants", "--list");
 
         Assert.Equal(0, outcome.ExitCode);
-        Assert.All(Dtx.Shared.Mutants.Mutants.All, m => Assert.Contains(m.Name, outcome.Stdout));
+        Assert.All(MutantCatalog.All, m => Assert.Contains(m.Name, outcome.Stdout));
         Assert.Contains("crash-participant-after-commit", outcome.Stdout);
     }
 

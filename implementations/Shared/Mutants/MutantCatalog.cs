@@ -11,7 +11,7 @@ public sealed record Mutant(string Name, string Implementation, string Safeguard
 /// mutant only when the harness names one at start-up (<c>--mutant NAME</c>); otherwise every check below is a
 /// field read as false once, at start. A green catalogue is trusted because the same catalogue catches each of these.
 /// </summary>
-public static class Mutants
+public static class MutantCatalog
 {
     // ---- local-table
     public const string OutboxAfterCommit = "outbox-after-commit";
@@ -32,7 +32,7 @@ public static class Mutants
     [
         new(OutboxAfterCommit, "local-table", "the outbox row is written in its own transaction after the business commit, not in it"),
         new(NoInboxDedupe, "local-table", "the participant's inbox does not dedupe: every delivery is applied"),
-        new(MarkBeforeConfirm, "local-table", "the relay marks a row published before the broker confirms it, and forgets a publish that failed"),
+        new(MarkBeforeConfirm, "local-table", "the relay marks a row published before the broker has confirmed it, so a publish that then fails is not retried"),
         new(NoRepublish, "local-table", "an order is never republished when its reply is late: the row goes once the broker confirmed it"),
         new(CompensateWithoutCas, "local-table", "a reply resolves its order without the status compare-and-set, so a duplicate restocks again"),
         new(CheckBackBlindCommit, "half-message", "check-back answers commit without looking at the transaction log"),
