@@ -74,11 +74,12 @@ public static class MutantsCommand
                 return ScenarioCommand.ExitInterrupted;
             }
             PrintOutcomes(console, outcomes);
-            var missed = outcomes.Count(o => !o.Caught);
-            console.MarkupLine(missed == 0
-                ? $"[green]all {outcomes.Count} mutants caught[/]"
-                : $"[red]{missed} of {outcomes.Count} mutants NOT caught: a gap in the catalogue[/]");
-            return missed == 0 ? ScenarioCommand.ExitPass : ScenarioCommand.ExitFail;
+            var missed = outcomes.Count(o => !o.Caught && !o.Inconclusive);
+            var inconclusive = outcomes.Count(o => o.Inconclusive);
+            if (missed + inconclusive == 0) console.MarkupLine($"[green]all {outcomes.Count} mutants caught[/]");
+            if (missed > 0) console.MarkupLine($"[red]{missed} of {outcomes.Count} mutants NOT caught: a gap in the catalogue[/]");
+            if (inconclusive > 0) console.MarkupLine($"[red]{inconclusive} of {outcomes.Count} mutants untested: the real implementation failed their scenarios too (see the control runs)[/]");
+            return missed + inconclusive == 0 ? ScenarioCommand.ExitPass : ScenarioCommand.ExitFail;
         });
         return command;
     }
@@ -98,7 +99,9 @@ public static class MutantsCommand
             table.AddRow(
                 Markup.Escape(o.Mutant.Name),
                 o.Mutant.Implementation,
-                o.Caught ? $"[green]{Markup.Escape(o.CaughtBy!)}[/]" : $"[red]NOT caught{Markup.Escape(o.Tried.Count > 0 ? " by " + string.Join(", ", o.Tried) : "")}[/]",
+                o.Caught ? $"[green]{Markup.Escape(o.CaughtBy!)}[/]"
+                : o.Inconclusive ? "[red]untested: control failed[/]"
+                : $"[red]NOT caught{Markup.Escape(o.Tried.Count > 0 ? " by " + string.Join(", ", o.Tried) : "")}[/]",
                 Markup.Escape(string.Join(", ", o.Violated.Select(v => $"{v.Name} ({v.Violations})"))),
                 Markup.Escape(o.Caught ? string.Join(", ", o.Violated[0].Examples.Take(3)) : o.Problem ?? ""));
         }

@@ -5,7 +5,11 @@ using Dtx.Shared.Mutants;
 
 namespace Dtx.Harness.Engine;
 
-/// <summary>What one mutant's runs showed: caught (a target invariant violated, with examples) or not, and by which scenario.</summary>
+/// <summary>
+/// What one mutant's runs showed: caught (a target invariant violated, with examples) and by which scenario; or not,
+/// with one line per scenario tried. Inconclusive when no scenario could test it, because the real implementation did
+/// not pass any of them either (the control runs): then the reference itself is failing, not the catalogue.
+/// </summary>
 public sealed record MutantOutcome(
     Mutant Mutant,
     bool Caught,
@@ -13,7 +17,8 @@ public sealed record MutantOutcome(
     IReadOnlyList<InvariantResult> Violated,
     IReadOnlyList<string> Tried,
     string? Problem,
-    IReadOnlyList<string> RunFolders);
+    IReadOnlyList<string> RunFolders,
+    bool Inconclusive = false);
 
 /// <summary>Where a mutant should be caught: the scenarios to try, likeliest first, and the invariants its safeguard protects.</summary>
 public sealed record MutantPlan(IReadOnlyList<string> Scenarios, IReadOnlyList<string> Invariants);
@@ -61,8 +66,9 @@ public sealed class MutantRunner(RunOptions options, RunServers servers, Action<
         [MutantCatalog.NewMessageIdPerDispatch] = new(["crash-after-publish"], [Checker.ExactlyOnceEffect]),
     };
 
-    // Control runs already made, per scenario and implementation: null when the real implementation passed.
-    private readonly Dictionary<(string Scenario, string Implementation), string?> _controls = [];
+    // Control runs already made, per scenario and implementation: why it proves nothing (null when the real
+    // implementation passed), and its run folder.
+    private readonly Dictionary<(string Scenario, string Implementation), (string? Why, string Folder)> _controls = [];
 
     public async Task<MutantOutcome> RunAsync(Mutant mutant, CancellationToken ct)
     {
@@ -71,17 +77,21 @@ public sealed class MutantRunner(RunOptions options, RunServers servers, Action<
         var plan = Plans.GetValueOrDefault(mutant.Name);
         var tried = new List<string>();
         var folders = new List<string>();
-        string? problem = plan is null ? "no scenario is meant to catch it" : null;
+        var problems = new List<string>();
+        if (plan is null) problems.Add("no scenario is meant to catch it");
+        var anyControlPassed = false;
         foreach (var name in plan?.Scenarios ?? [])
         {
             var scenario = ScenarioCatalog.Find(name);
             tried.Add(name);
             if (await ControlAsync(scenario, implementation, folders, ct) is { } failedControl)
             {
-                problem = failedControl;
+                problems.Add($"{name}: {failedControl}");
                 say($"mutant {mutant.Name}: {name} proves nothing here: {failedControl}");
                 continue;
             }
+            anyControlPassed = true;
+            string problem;
             say($"mutant {mutant.Name}: running {name} against {implementation.Name} with '{mutant.Safeguard}'");
             var (run, folder) = await RunOnceAsync(scenario, implementation, mutant.Name, ct);
             folders.Add(folder);
@@ -97,23 +107,30 @@ public sealed class MutantRunner(RunOptions options, RunServers servers, Action<
                 return new MutantOutcome(mutant, true, name, [.. caughtBy, .. run.Invariants.Where(i => !i.Ok && !caughtBy.Contains(i))], tried, null, folders);
             else
                 problem = $"{name}: none of {string.Join(", ", plan!.Invariants)} was violated";
+            problems.Add(problem);
             say($"mutant {mutant.Name}: NOT caught by {name} ({problem})");
         }
-        return new MutantOutcome(mutant, false, null, [], tried, problem, folders);
+        return new MutantOutcome(mutant, false, null, [], tried, string.Join("; ", problems), folders, Inconclusive: tried.Count > 0 && !anyControlPassed);
     }
 
     /// <summary>Null when the real implementation passes the scenario with this seed on these servers; otherwise why not.</summary>
     private async Task<string?> ControlAsync(Scenario scenario, IImplementation implementation, List<string> folders, CancellationToken ct)
     {
-        if (_controls.TryGetValue((scenario.Name, implementation.Name), out var known)) return known;
-        say($"control: {scenario.Name} against the real {implementation.Name}, which must pass for a mutant's failure to mean anything");
-        var (run, folder) = await RunOnceAsync(scenario, implementation, null, ct);
-        folders.Add(folder);
-        var why = run.Verdict is Verdict.Pass or Verdict.FailedAsExpected
-            ? null
-            : $"the real {implementation.Name} did not pass it either ({Faults.Words.Of(run.Verdict)}: {string.Join("; ", run.Reasons)})";
-        _controls[(scenario.Name, implementation.Name)] = why;
-        return why;
+        if (!_controls.TryGetValue((scenario.Name, implementation.Name), out var control))
+        {
+            say($"control: {scenario.Name} against the real {implementation.Name}, which must pass for a mutant's failure to mean anything");
+            var (run, folder) = await RunOnceAsync(scenario, implementation, null, ct);
+            var why = run.Verdict switch
+            {
+                Verdict.Pass or Verdict.FailedAsExpected => null,
+                // External servers cannot be crashed, say: the scenario cannot run here at all.
+                Verdict.NotApplicable => $"the scenario does not apply to {implementation.Name} on these servers ({string.Join("; ", run.Faults.Select(f => f.Note).Distinct())})",
+                _ => $"control failed: the real {implementation.Name} did not pass it either ({Faults.Words.Of(run.Verdict)}: {string.Join("; ", run.Reasons)})",
+            };
+            _controls[(scenario.Name, implementation.Name)] = control = (why, folder);
+        }
+        if (!folders.Contains(control.Folder)) folders.Add(control.Folder);
+        return control.Why;
     }
 
     private async Task<(ImplementationRun Run, string Folder)> RunOnceAsync(Scenario scenario, IImplementation implementation, string? mutant, CancellationToken ct)

@@ -53,12 +53,21 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             // The baseline last: its expectations apply only beside a reference that really ran.
             foreach (var implementation in options.Implementations.OrderBy(i => i.IsBaseline))
             {
-                // A server an earlier run crashed and did not restart (its load failed in the downtime) would fail
-                // this run for that one's sake.
-                await servers.EnsureUpAsync(ct);
                 var expectationsApply = options.Mutant is null && (!implementation.IsBaseline
-                    || runs.Any(r => ImplementationCatalog.Find(r.Implementation) is { IsBaseline: false } && r.Verdict != Verdict.NotApplicable));
-                runs.Add(await RunImplementationAsync(scenario, implementation, servers.Postgres, servers.Rabbit, servers.Toxiproxy, tag, logDir, expectationsApply, ct));
+                    || runs.Any(r => ImplementationCatalog.Find(r.Implementation) is { IsBaseline: false } && r.Verdict is not (Verdict.NotApplicable or Verdict.Error)));
+                try
+                {
+                    // A server an earlier run crashed and did not restart (its load failed in the downtime) would
+                    // fail this run for that one's sake.
+                    await servers.EnsureUpAsync(ct);
+                    runs.Add(await RunImplementationAsync(scenario, implementation, servers, tag, logDir, expectationsApply, ct));
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    // The servers could not be brought back, or the run's databases not made: this run is an error,
+                    // and the others of the scenario still count.
+                    runs.Add(await ErrorRunAsync(implementation, e, logDir, []));
+                }
             }
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
@@ -95,8 +104,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// ran (a comparison), never to a mutant, whose run exists to be seen failing.
     /// </param>
     private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
-        PostgresServer postgres, RabbitMqServer rabbit, Proxy.ToxiproxyClient toxiproxy, string tag, string logDir, bool expectationsApply, CancellationToken ct)
+        RunServers servers, string tag, string logDir, bool expectationsApply, CancellationToken ct)
     {
+        var (postgres, rabbit, toxiproxy) = (servers.Postgres, servers.Rabbit, servers.Toxiproxy);
         var notApplicable = scenario.Faults
             .Select(plan => (Plan: plan, Why: Nemesis.WhyNotApplicable(plan, implementation, postgres.IsEmbedded, rabbit.IsEmbedded, proxied: true)))
             .ToList();
@@ -214,18 +224,24 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            var errorLog = Path.Combine(logDir, $"{implementation.Name}-harness-error.log");
-            await File.WriteAllTextAsync(errorLog, e.ToString(), CancellationToken.None);
-            logs.Add(Path.Combine("logs", Path.GetFileName(errorLog)));
-            say($"[{implementation.Name}] ERROR: {e.Message} (details in {errorLog})");
-            return new ImplementationRun(implementation.Name, Verdict.Error, [e.Message], [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
-                new Throughput(0, 0), Latency.None, Latency.None, TimeToConsistency.None, new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
+            return await ErrorRunAsync(implementation, e, logDir, logs);
         }
         finally
         {
             if (links is not null) await links.DeleteAsync();
-            await CleanUpAsync(postgres, rabbit, prefix, target);
+            await CleanUpAsync(servers, prefix, target);
         }
+    }
+
+    /// <summary>A run that could not complete: its error in the run's log folder, its verdict <c>error</c>.</summary>
+    private async Task<ImplementationRun> ErrorRunAsync(IImplementation implementation, Exception e, string logDir, List<string> logs)
+    {
+        var errorLog = Path.Combine(logDir, $"{implementation.Name}-harness-error.log");
+        await File.WriteAllTextAsync(errorLog, e.ToString(), CancellationToken.None);
+        logs.Add(Path.Combine("logs", Path.GetFileName(errorLog)));
+        say($"[{implementation.Name}] ERROR: {e.Message} (details in {errorLog})");
+        return new ImplementationRun(implementation.Name, Verdict.Error, [e.Message], [], [], new RunCounts(0, 0, 0, 0, 0, 0, 0, 0),
+            new Throughput(0, 0), Latency.None, Latency.None, TimeToConsistency.None, new Drain(false, 0, new InDoubt(0, 0, 0, 0)), logs, e.Message);
     }
 
     /// <summary>
@@ -305,7 +321,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// a link fault, at least two AMQP heartbeats and then some: a consumer on a link that went silent holds its
     /// unacked deliveries, invisible to the probe, until the broker closes the connection and requeues them.
     /// </summary>
-    private static TimeSpan? HopelessAfter(IImplementation implementation, Scenario scenario) =>
+    public static TimeSpan? HopelessAfter(IImplementation implementation, Scenario scenario) =>
         implementation.HopelessAfter is not { } hopeless ? null
         : scenario.Faults.Any(f => f is LinkFault) ? Max(hopeless, 2 * Shared.Messaging.AmqpConnection.Heartbeat + TimeSpan.FromSeconds(5))
         : hopeless;
@@ -339,26 +355,46 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// scenarios, this run's databases and queues go (unless --keep-databases) — left behind, they would pile up and
     /// slow every later crash recovery. A run's own embedded servers are deleted whole with their work folder.
     /// </summary>
-    private async Task CleanUpAsync(PostgresServer postgres, RabbitMqServer rabbit, string prefix, RunTarget target)
+    private async Task CleanUpAsync(RunServers servers, string prefix, RunTarget target)
     {
         if (options.KeepDatabases) return;
-        try
+        var (postgres, rabbit) = (servers.Postgres, servers.Rabbit);
+        if (_serversOutliveRun)
         {
-            if (!postgres.IsEmbedded || _serversOutliveRun)
+            try
+            {
+                // A run whose load failed in a server's downtime leaves it down; its leftovers can only go once it is back.
+                await servers.EnsureUpAsync(CancellationToken.None);
+            }
+            catch (Exception e)
+            {
+                say($"cleanup of {prefix}: {e.Message}");
+            }
+        }
+        if (!postgres.IsEmbedded || _serversOutliveRun)
+        {
+            try
             {
                 await postgres.DropDatabaseAsync(prefix + "_inventory");
                 await postgres.DropDatabaseAsync(prefix + "_orders");
                 if (target.BrokerDb is not null) await postgres.DropDatabaseAsync(prefix + "_txbroker");
             }
-            if (!rabbit.IsEmbedded || _serversOutliveRun)
+            catch (Exception e)
+            {
+                say($"cleanup of {prefix} databases: {e.Message}");
+            }
+        }
+        if (!rabbit.IsEmbedded || _serversOutliveRun)
+        {
+            try
             {
                 var queues = Shared.Messaging.QueueNames.For(target.QueuePrefix);
                 await BrokerQueues.DeleteAsync(target.Amqp, CancellationToken.None, queues.Orders, queues.Replies);
             }
-        }
-        catch (Exception e)
-        {
-            say($"cleanup of {prefix}: {e.Message}");
+            catch (Exception e)
+            {
+                say($"cleanup of {target.QueuePrefix} queues: {e.Message}");
+            }
         }
     }
 

@@ -14,10 +14,11 @@ public sealed class DualWriteImplementation : IImplementation
 
     public bool IsBaseline => true;
 
-    // It publishes only after its commit and resolves replies with the shared compare-and-set, so phantoms, double
-    // restocks and lost stock cannot come from it: the checker must never see it break those.
+    // A lost order, a double application, a lost reply (a rejection never compensated) all come from what it lacks.
+    // It publishes only after its commit, and stock moves only through the shared business code, so a phantom order
+    // or stock that does not add up cannot: the checker must never see it break those.
     public IReadOnlyCollection<string>? BaselineMayBreak { get; } =
-        [Checker.NoLostOrder, Checker.ExactlyOnceEffect, Checker.AcknowledgedDurable, Checker.FailedAbsent, Checker.Converged];
+        [Checker.NoLostOrder, Checker.ExactlyOnceEffect, Checker.CompensatedExactlyOnce, Checker.AcknowledgedDurable, Checker.FailedAbsent, Checker.Converged];
 
     // Nothing in it retries: once its queues are empty and its in-doubt figures stop moving, they stay.
     public TimeSpan? HopelessAfter => TimeSpan.FromSeconds(5);

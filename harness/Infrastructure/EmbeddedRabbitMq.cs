@@ -108,8 +108,22 @@ internal sealed class EmbeddedRabbitMq : RabbitMqServer
 
         var process = layout.StartNode();
         node = process;
-        await Readiness.WaitAsync($"RabbitMQ on port {layout.AmqpPort}", process,
-            token => ProbeAsync(layout.AmqpUri, ProbeTimeout, token), NodeStartTimeout, ct);
+        try
+        {
+            await Readiness.WaitAsync($"RabbitMQ on port {layout.AmqpPort}", process,
+                token => ProbeAsync(layout.AmqpUri, ProbeTimeout, token), NodeStartTimeout, ct);
+        }
+        catch
+        {
+            // A node that never became ready must not look alive to the next RestartAsync, which would then leave a
+            // broker that never answers in place for every later run on these servers.
+            if (!process.HasExited)
+            {
+                process.Kill();
+                await process.Exited.WaitAsync(KillTimeout, CancellationToken.None);
+            }
+            throw;
+        }
     }
 
     private static async Task ConnectTcpAsync(int port, CancellationToken ct)

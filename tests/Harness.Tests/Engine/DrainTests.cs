@@ -69,6 +69,19 @@ public sealed class DrainTests
         Assert.NotNull(baseline.HopelessAfter);
     }
 
+    [Fact]
+    public void After_a_link_fault_the_baseline_is_given_two_heartbeats_before_it_is_given_up_on()
+    {
+        // A consumer on a link that went silent holds its unacked deliveries, invisible to the probe, until the broker
+        // closes the connection after two missed heartbeats and requeues them.
+        var baseline = ImplementationCatalog.All.Single(i => i.IsBaseline);
+        var quiet = ScenarioCatalog.Find("crash-after-commit");
+        var hung = ScenarioCatalog.Find("hang-broker");
+        Assert.Equal(baseline.HopelessAfter, ScenarioRunner.HopelessAfter(baseline, quiet));
+        Assert.True(ScenarioRunner.HopelessAfter(baseline, hung) > 2 * Dtx.Shared.Messaging.AmqpConnection.Heartbeat);
+        Assert.Null(ScenarioRunner.HopelessAfter(ImplementationCatalog.References[0], hung));
+    }
+
     /// <summary>An implementation whose probe answers from a script, one call after another.</summary>
     private sealed class Scripted(Func<int, InDoubt> probe, TimeSpan? hopelessAfter) : IImplementation
     {

@@ -163,4 +163,17 @@ public sealed class MutantCatalogueTests
         }
         Assert.All(MutantRunner.Plans.Keys, name => Assert.NotNull(MutantCatalog.Find(name)));
     }
+
+    [Fact]
+    public void Every_mutant_is_honoured_by_a_process_of_its_implementation_and_no_other()
+    {
+        // A mutant no process lists would never log MUTANT, and the mutants command would call every run of it untested.
+        foreach (var implementation in ImplementationCatalog.All)
+        {
+            var honoured = implementation.Services
+                .SelectMany(service => ImplementationCatalog.Role(implementation.Name, service)!.Mutants)
+                .ToHashSet();
+            Assert.Equal(MutantCatalog.Of(implementation.Name).Select(m => m.Name).Order(), honoured.Order());
+        }
+    }
 }
