@@ -1,4 +1,3 @@
-using Dtx.Shared.Mutants;
 using System.CommandLine;
 using System.Globalization;
 using Dtx.Harness.Engine;
@@ -7,6 +6,7 @@ using Dtx.Harness.Infrastructure;
 using Dtx.Harness.Reporting;
 using Dtx.Harness.Scenarios;
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Mutants;
 using Spectre.Console;
 
 namespace Dtx.Harness.Cli;
@@ -56,6 +56,7 @@ public static class ScenarioCommand
         });
         var reports = new Option<string?>("--reports") { Description = "folder that receives the run folder (default: reports/ of this repository)" };
         var keep = new Option<bool>("--keep-databases") { Description = "on external servers, keep this run's databases and queues for inspection" };
+        var proxyAll = new Option<bool>("--proxy-all") { Description = "put every link through the fault proxy, not only the links the scenario faults: shows what the proxy costs" };
         var mutant = new Option<string?>("--mutant") { Description = "run the implementation with this safeguard switched off ('mutants --list' shows them); it runs alone, and is judged strictly" };
         mutant.Validators.Add(r =>
         {
@@ -65,7 +66,7 @@ public static class ScenarioCommand
 
         var command = new Command("scenario", "Run a scenario: load, faults, drain, then check every invariant. Exit 0 when every run passes, 1 when one fails, 2 for bad input.")
         {
-            name, all, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep, mutant,
+            name, all, impl, seed, rate, duration, postgres, amqp, toxiproxy, reports, keep, mutant, proxyAll,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -105,7 +106,8 @@ public static class ScenarioCommand
                 parse.GetValue(keep),
                 parse.GetValue(toxiproxy),
                 scenarioName,
-                mutantName);
+                mutantName,
+                parse.GetValue(proxyAll));
             if (!runAll) return (await RunAsync(scenarios[0], options, ct)).Code;
 
             // One set of servers for the whole catalogue: each scenario gets fresh databases and queues on them.

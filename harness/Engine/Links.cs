@@ -5,17 +5,20 @@ using Npgsql;
 namespace Dtx.Harness.Engine;
 
 /// <summary>
-/// Every network link of one implementation's run, each through its own proxy (DESIGN.md, "Faults"): each service
-/// to PostgreSQL and to RabbitMQ, each producer to txbroker, txbroker's check-back to each producer, and the load
-/// generator to the initiator. Faults on a link are made only through the Toxiproxy HTTP API, so the embedded proxy
-/// and a real Toxiproxy server are interchangeable. The harness's own probes and control requests go direct: they
-/// observe and steer, and must not be cut by the faults they observe.
+/// Every network link of one implementation's run: each service to PostgreSQL and to RabbitMQ, each producer to
+/// txbroker, txbroker's check-back to each producer, and the load generator to the initiator. A link the scenario
+/// faults goes through its own proxy, and faults on it are made only through the Toxiproxy HTTP API, so the embedded
+/// proxy and a real Toxiproxy server are interchangeable. Every other link goes direct: a user-space proxy costs
+/// each link CPU the implementations need (two cores, shared by everything), and measuring them through it would
+/// measure the proxy. The harness's own probes and control requests always go direct: they observe and steer, and
+/// must not be cut by the faults they observe.
 /// </summary>
 public sealed class Links
 {
     private readonly ToxiproxyClient _toxiproxy;
     private readonly string _prefix;
     private readonly Dictionary<string, Uri> _listen = new();
+    private readonly Dictionary<string, Uri> _direct = new();
 
     private Links(ToxiproxyClient toxiproxy, string prefix)
     {
@@ -46,9 +49,12 @@ public sealed class Links
     /// <summary>The names of an implementation's links, for scenario files to be checked against.</summary>
     public static IEnumerable<string> NamesFor(IImplementation implementation) => Plan(implementation).Select(p => p.Link);
 
-    /// <summary>Creates the proxies: upstreams are the servers and the services' direct ports; listens are ephemeral.</summary>
+    /// <summary>
+    /// Creates a proxy for each link in <paramref name="proxied"/> (every link when null): upstreams are the servers and
+    /// the services' direct ports; listens are ephemeral. The other links stay direct.
+    /// </summary>
     public static async Task<Links> CreateAsync(ToxiproxyClient toxiproxy, string prefix, IImplementation implementation,
-        string postgresAdmin, string amqp, IReadOnlyDictionary<string, Uri> serviceUrls, CancellationToken ct)
+        string postgresAdmin, string amqp, IReadOnlyDictionary<string, Uri> serviceUrls, IReadOnlyCollection<string>? proxied, CancellationToken ct)
     {
         var links = new Links(toxiproxy, prefix);
         var postgres = new NpgsqlConnectionStringBuilder(postgresAdmin);
@@ -61,10 +67,15 @@ public sealed class Links
                 "rabbitmq" => $"{rabbit.Host}:{rabbit.Port}",
                 var service => HostPort(serviceUrls[service]),
             };
-            await links.AddAsync(link, address, ct);
+            links._direct[link] = new Uri($"tcp://{address}");
+            if (proxied is null || proxied.Contains(link)) await links.AddAsync(link, address, ct);
         }
         return links;
     }
+
+    /// <summary>The links a scenario's faults name: the only ones that need a proxy.</summary>
+    public static IReadOnlyCollection<string> FaultedBy(IEnumerable<Faults.FaultPlan> faults) =>
+        faults.OfType<Faults.LinkFault>().SelectMany(f => f.Links).ToHashSet(StringComparer.Ordinal);
 
     private async Task AddAsync(string link, string upstream, CancellationToken ct)
     {
@@ -72,24 +83,27 @@ public sealed class Links
         _listen[link] = new Uri($"tcp://{proxy.Listen}");
     }
 
+    /// <summary>True when <paramref name="link"/> goes through a proxy, so that it can be faulted.</summary>
     public bool Has(string link) => _listen.ContainsKey(link);
 
-    /// <summary>A service's database connection string, pointed at its own proxy to PostgreSQL.</summary>
-    public string Database(string service, string connectionString)
-    {
-        var through = _listen[$"{service}-postgres"];
-        return new NpgsqlConnectionStringBuilder(connectionString) { Host = through.Host, Port = through.Port }.ConnectionString;
-    }
+    /// <summary>A service's database connection string, pointed at its own proxy to PostgreSQL when it has one.</summary>
+    public string Database(string service, string connectionString) =>
+        _listen.TryGetValue($"{service}-postgres", out var through)
+            ? new NpgsqlConnectionStringBuilder(connectionString) { Host = through.Host, Port = through.Port }.ConnectionString
+            : connectionString;
 
-    /// <summary>A service's AMQP URI, pointed at its own proxy to RabbitMQ.</summary>
-    public string Amqp(string service, string amqp)
-    {
-        var through = _listen[$"{service}-rabbitmq"];
-        return new UriBuilder(amqp) { Host = through.Host, Port = through.Port }.Uri.ToString();
-    }
+    /// <summary>A service's AMQP URI, pointed at its own proxy to RabbitMQ when it has one.</summary>
+    public string Amqp(string service, string amqp) =>
+        _listen.TryGetValue($"{service}-rabbitmq", out var through)
+            ? new UriBuilder(amqp) { Host = through.Host, Port = through.Port }.Uri.ToString()
+            : amqp;
 
-    /// <summary>The HTTP address of <paramref name="link"/>'s proxy (to txbroker, to a producer's check-back, to the initiator).</summary>
-    public Uri Http(string link) => new($"http://{_listen[link].Host}:{_listen[link].Port}");
+    /// <summary>The HTTP address of <paramref name="link"/> (to txbroker, to a producer's check-back, to the initiator): its proxy's, or the service's own.</summary>
+    public Uri Http(string link)
+    {
+        var address = _listen.TryGetValue(link, out var through) ? through : _direct[link];
+        return new Uri($"http://{address.Host}:{address.Port}");
+    }
 
     /// <summary>Disables the link's proxy (connections refused, open ones closed); returns a way to enable it again.</summary>
     public async Task<Func<Task>> CutAsync(string link, CancellationToken ct)

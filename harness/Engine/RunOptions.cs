@@ -17,7 +17,8 @@ public sealed record RunOptions(
     bool KeepDatabases,
     string? Toxiproxy = null,
     string? ScenarioSource = null,
-    string? Mutant = null)
+    string? Mutant = null,
+    bool ProxyAll = false)
 {
     /// <summary>The command line that runs the same scenario again: the same orders, the same fault schedule.</summary>
     public string Replay(Scenario scenario)
@@ -27,6 +28,7 @@ public sealed record RunOptions(
         if (Rate is { } rate) line += $" --rate {rate.ToString(CultureInfo.InvariantCulture)}";
         if (Duration is { } duration) line += $" --duration {FailpointSpec.FormatDuration(duration)}";
         if (Mutant is { } mutant) line += $" --mutant {mutant}";
+        if (ProxyAll) line += " --proxy-all";
         return line;
     }
 }

@@ -1,4 +1,3 @@
-using Dtx.Shared.Mutants;
 using System.Globalization;
 using Dtx.Harness.Checking;
 using Dtx.Harness.Faults;
@@ -9,6 +8,7 @@ using Dtx.Harness.Scenarios;
 using Dtx.Harness.Services;
 using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 
 namespace Dtx.Harness.Engine;
@@ -139,7 +139,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         try
         {
             await SeedAsync(target, scenario.Business, ct);
-            links = await Links.CreateAsync(toxiproxy, $"dtx-{tag}-{implementation.Name}", implementation, postgres.AdminConnectionString, rabbit.AmqpUri, target.Urls, ct);
+            links = await Links.CreateAsync(toxiproxy, $"dtx-{tag}-{implementation.Name}", implementation, postgres.AdminConnectionString, rabbit.AmqpUri, target.Urls,
+                options.ProxyAll ? null : Links.FaultedBy(scenario.Faults), ct);
             var clock = new RunClock();
             var faultLog = new FaultLog();
             Action<string> sayHere = line => say($"[{implementation.Name}] {line}");

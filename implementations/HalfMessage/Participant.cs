@@ -1,8 +1,8 @@
-using Dtx.Shared.Mutants;
 using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;

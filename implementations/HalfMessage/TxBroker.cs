@@ -1,4 +1,3 @@
-using Dtx.Shared.Mutants;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
@@ -6,6 +5,7 @@ using Dtx.Shared.Business;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Hosting;
 using Dtx.Shared.Messaging;
+using Dtx.Shared.Mutants;
 using Dtx.Shared.Sql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;

@@ -1,5 +1,5 @@
-using Dtx.Shared.Mutants;
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Mutants;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
