@@ -24,6 +24,7 @@ public static class Program
         {
             ScenarioCommand.Create(),
             MutantsCommand.Create(),
+            BenchCommand.Create(),
             ListCommand(),
             ProxyServerCommand(),
         };

@@ -275,7 +275,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         };
 
     /// <summary>The business starting point: every sku with the same stock, and that stock remembered for the conservation check.</summary>
-    private static async Task SeedAsync(RunTarget target, BusinessPlan business, CancellationToken ct)
+    internal static async Task SeedAsync(RunTarget target, BusinessPlan business, CancellationToken ct)
     {
         await Database.ApplySchemaAsync(target.InventoryDb, ct, Inventory.Schema);
         await Database.ApplySchemaAsync(target.OrdersDb, ct, OrderBook.Schema);

@@ -16,6 +16,8 @@ internal sealed class EmbeddedPostgres : PostgresServer
 
     private readonly Setup setup;
     private ChildProcess? postmaster;
+
+    public override int? ProcessId => postmaster is { HasExited: false } running ? running.Pid : null;
     private int disposed;
 
     private EmbeddedPostgres(Setup setup, int port)
@@ -144,6 +146,7 @@ internal sealed class EmbeddedPostgres : PostgresServer
             // this server recognisable by its command line; the environment cannot tell, since PostgreSQL writes
             // process titles over it.
             "-c", $"cluster_name={setup.WorkDir}",
+            .. StatementCounting(setup.BinDirectory),
         ];
         var process = ChildProcess.Start(Path.Combine(setup.BinDirectory, "postgres"), args, setup.LogPath,
             setup.Environment, workingDirectory: "/", runAsUser: setup.RunAsUser);
@@ -159,6 +162,15 @@ internal sealed class EmbeddedPostgres : PostgresServer
         }
         postmaster = process;
     }
+
+    /// <summary>
+    /// pg_stat_statements, when the server has it (Debian's postgresql-15 does): bench counts the statements each
+    /// order costs from it. It only counts; an extension must still be created for its view to be read.
+    /// </summary>
+    private static string[] StatementCounting(string binDirectory) =>
+        File.Exists(Path.Combine(binDirectory, "..", "lib", "pg_stat_statements.so"))
+            ? ["-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all"]
+            : [];
 
     /// <summary>
     /// Creates an empty workDir/pg owned by the user PostgreSQL runs as. That user must be able to reach it: a run

@@ -23,6 +23,8 @@ internal sealed class EmbeddedRabbitMq : RabbitMqServer
     private readonly NodeLayout layout;
     private ChildProcess? epmd;
     private ChildProcess? node;
+
+    public override int? ProcessId => node is { HasExited: false } running ? running.Pid : null;
     private int disposed;
 
     private EmbeddedRabbitMq(NodeLayout layout) => this.layout = layout;

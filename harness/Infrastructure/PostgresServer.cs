@@ -14,6 +14,9 @@ public abstract partial class PostgresServer : IAsyncDisposable
 
     public abstract bool IsEmbedded { get; }
 
+    /// <summary>The postmaster's process id when the harness runs the server (its backends are its children); null for an external server.</summary>
+    public virtual int? ProcessId => null;
+
     /// <summary>Creates <paramref name="name"/> afresh (dropping it first) and returns its connection string.</summary>
     public async Task<string> CreateDatabaseAsync(string name, CancellationToken ct = default)
     {

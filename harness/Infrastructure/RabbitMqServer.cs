@@ -13,6 +13,9 @@ public abstract class RabbitMqServer : IAsyncDisposable
 
     public abstract bool IsEmbedded { get; }
 
+    /// <summary>The node's process id when the harness runs the broker; null for an external one.</summary>
+    public virtual int? ProcessId => null;
+
     /// <summary>Embedded: SIGKILL the node, the way a crashed broker machine looks to its clients.</summary>
     public virtual Task CrashAsync(CancellationToken ct = default) =>
         throw new NotSupportedException("the harness never crashes an external RabbitMQ broker");

@@ -59,6 +59,9 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
     public Uri UrlOf(string service) => Find(service).Url;
 
+    /// <summary>The process id of the service's current process, or null while none runs.</summary>
+    public int? ProcessIdOf(string service) => Find(service).ProcessId;
+
     /// <summary>Whether this implementation runs a service of that name (a fault on one it lacks is not applicable).</summary>
     public bool Has(string role) => _services.Any(s => s.Role == role);
 
@@ -123,6 +126,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
         public string Role => role;
         public Uri Url { get; } = new($"http://127.0.0.1:{port}");
+        public int? ProcessId => _process is { HasExited: false } running ? running.Pid : null;
         private string LogPath => Path.Combine(owner._logDir, $"{owner.Implementation}-{role}.log");
 
         public async Task StartAsync(CancellationToken ct)

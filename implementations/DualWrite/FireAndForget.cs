@@ -18,6 +18,7 @@ public sealed class FireAndForget(AmqpConnection amqp)
         var channel = await ChannelAsync(ct);
         var properties = new BasicProperties { MessageId = Guid.NewGuid().ToString(), Persistent = true, ContentType = "application/json" };
         await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: false, basicProperties: properties, body: body, cancellationToken: ct);
+        Shared.Hosting.ServiceCounters.MessagePublished();
     }
 
     private async Task<IChannel> ChannelAsync(CancellationToken ct)

@@ -40,6 +40,12 @@ public static class ServiceHost
         var failpoints = app.Services.GetRequiredService<Failpoints.Failpoints>();
         failpoints.Declare([.. role.Failpoints]);
         ArmFromOptions(failpoints, options.Failpoints);
+        // Counts the protocol's requests (prepare, commit, check-back, orders), not the harness's control requests.
+        app.Use((context, next) =>
+        {
+            if (!IsControl(context.Request.Path)) ServiceCounters.RequestServed();
+            return next(context);
+        });
         MapControlEndpoints(app, failpoints);
         role.MapEndpoints(app);
 
@@ -77,8 +83,12 @@ public static class ServiceHost
         }
     }
 
+    private static bool IsControl(PathString path) =>
+        path.StartsWithSegments("/health") || path.StartsWithSegments("/failpoints") || path.StartsWithSegments("/metrics");
+
     private static void MapControlEndpoints(WebApplication app, Failpoints.Failpoints failpoints)
     {
+        app.MapGet("/metrics", () => Results.Json(ServiceCounters.Read()));
         // Kestrel listens only once the role has started, so answering at all means ready.
         app.MapGet("/health", () => Results.Ok("ready"));
         app.MapGet("/failpoints", () => Results.Json(failpoints.Describe()));

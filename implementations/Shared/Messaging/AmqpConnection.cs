@@ -97,6 +97,7 @@ public sealed class AmqpConnection : IAsyncDisposable
             {
                 await handle(delivery, stopping);
                 await channel.BasicAckAsync(delivery.DeliveryTag, false, stopping);
+                Hosting.ServiceCounters.MessageConsumed();
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {

@@ -28,6 +28,7 @@ public sealed class ConfirmingPublisher(IChannel channel) : IAsyncDisposable
             ContentType = "application/json",
         };
         await channel.BasicPublishAsync(exchange: "", routingKey: queue, mandatory: true, basicProperties: properties, body: body, cancellationToken: ct);
+        Hosting.ServiceCounters.MessagePublished();
     }
 
     public async ValueTask DisposeAsync()

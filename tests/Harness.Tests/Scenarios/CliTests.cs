@@ -31,6 +31,14 @@ public sealed class CliTests
     [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "mutants", "--reports", "/proc/no-such-dir")]
     [InlineData("--postgres: 'x' is not a PostgreSQL connection string", "mutants", "--postgres", "x")]
     [InlineData("--amqp: 'http://h' is not an amqp:// URI", "mutants", "--amqp", "http://h")]
+    [InlineData("--step must be longer than zero", "bench", "--step", "0s")]
+    [InlineData("--measure: 'soon' is not a duration", "bench", "--measure", "soon")]
+    [InlineData("--start-rate: 'x' is not a rate from 1 to 1000000 orders per second", "bench", "--start-rate", "x")]
+    [InlineData("--max-rate: '0' is not a rate", "bench", "--max-rate", "0")]
+    [InlineData("--start-rate (100) is above --max-rate (50)", "bench", "--start-rate", "100", "--max-rate", "50")]
+    [InlineData("--concurrency: '0' is not a whole number from 1 to 256", "bench", "--concurrency", "0")]
+    [InlineData("--impl: unknown implementation 'nope'", "bench", "--impl", "nope")]
+    [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "bench", "--reports", "/proc/no-such-dir")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);

@@ -1,0 +1,60 @@
+using System.Text.Json.Serialization;
+
+namespace Dtx.Harness.Bench;
+
+// The shape of a bench's result.json. Field names are a public contract (CI scripts parse them): add, never rename.
+
+public sealed record BenchResult(
+    string Kind,
+    string Machine,
+    DateTimeOffset StartedAt,
+    double DurationSeconds,
+    BenchSettings Settings,
+    CeilingFigures Ceilings,
+    IReadOnlyList<BenchRun> Runs,
+    string Replay);
+
+public sealed record BenchSettings(double StepSeconds, double MeasureSeconds, double P99BoundMs, double StartRate, double MaxRate,
+    int Concurrency, int Seed, string Infrastructure);
+
+/// <summary>One implementation: the rate search, the highest rate it sustained, and the figures at that rate and at half of it.</summary>
+public sealed record BenchRun(
+    string Implementation,
+    double MaxSustainedOrdersPerSecond,
+    double RatioToRawSql,
+    double RatioToPublishConfirmed,
+    double? RatioToTxBrokerPrepareCommit,
+    IReadOnlyList<BenchStep> Search,
+    RateFigures? AtMaxRate,
+    RateFigures? AtHalfRate,
+    CostPerOrder? CostPerOrder,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error = null);
+
+/// <summary>One step of the search: the rate offered, whether it was sustained, and if not, why.</summary>
+public sealed record BenchStep(double Rate, bool Sustained, string Why, double OkPerSecond, double ProducerP99Ms, double EndToEndP99Ms);
+
+/// <summary>
+/// The figures of one measured step. Producer latency: the client's request, from its scheduled start to the answer.
+/// End to end: from the request's start to the participant's commit of that order.
+/// </summary>
+public sealed record RateFigures(double OfferedPerSecond, double OrdersPerSecond, double ProducerP50Ms, double ProducerP99Ms,
+    double EndToEndP50Ms, double EndToEndP99Ms, double ErrorShare, int Orders);
+
+/// <summary>
+/// What one order cost, measured over the half-rate step. Statements include BEGIN and COMMIT; rows written are
+/// rows inserted, updated and deleted. The business databases are the initiator's and the participant's; the
+/// broker store is txbroker's (half-message only). HTTP round trips count every protocol request any service served
+/// (the client's order, prepare, commit, check-back), not the harness's own control requests.
+/// </summary>
+public sealed record CostPerOrder(
+    double? BusinessDbStatements,
+    double BusinessDbTransactions,
+    double BusinessDbRowsWritten,
+    double? BrokerStoreStatements,
+    double? BrokerStoreTransactions,
+    double? BrokerStoreRowsWritten,
+    double Messages,
+    double MessagesConsumed,
+    double HttpRoundTrips,
+    IReadOnlyDictionary<string, double> CpuSecondsPer1000Orders,
+    IReadOnlyDictionary<string, double> PeakMemoryMiB);

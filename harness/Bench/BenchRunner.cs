@@ -1,0 +1,276 @@
+using System.Globalization;
+using Dtx.Harness.Checking;
+using Dtx.Harness.Engine;
+using Dtx.Harness.Implementations;
+using Dtx.Harness.Load;
+using Dtx.Harness.Scenarios;
+using Dtx.Harness.Services;
+
+namespace Dtx.Harness.Bench;
+
+/// <summary>What the command line decided for a bench; every figure has a default that fits the 2-core machine.</summary>
+public sealed record BenchOptions(
+    IReadOnlyList<IImplementation> Implementations,
+    int Seed,
+    TimeSpan Step,
+    TimeSpan Measure,
+    TimeSpan P99Bound,
+    double StartRate,
+    double MaxRate,
+    int Concurrency,
+    string ReportsRoot,
+    string? Postgres,
+    string? Amqp)
+{
+    /// <summary>Bisection steps after the first rate that was not sustained.</summary>
+    public const int Refinements = 2;
+
+    /// <summary>A step fails when more of its requests than this did not succeed.</summary>
+    public const double MaxErrorShare = 0.01;
+}
+
+/// <summary>
+/// Finds how fast each implementation goes, and what an order costs it, on the same servers as the ceilings:
+/// <list type="number">
+/// <item>the ceilings: the initiator's local transaction as raw SQL, and a confirmed publish, with nothing of ours;</item>
+/// <item>per implementation, an open-model load raised step by step (doubling, then bisecting) until a step is not
+///   sustained: more than 1 % of requests failed, an acknowledged order had not reached the participant soon after the
+///   load ended, or the p99 end-to-end latency (request to the participant's commit) passed the bound;</item>
+/// <item>at the highest sustained rate and at half of it, a longer step, and over the half-rate one the cost per order.</item>
+/// </list>
+/// Every link is direct: no fault proxy sits between the parts being measured.
+/// </summary>
+public sealed class BenchRunner(BenchOptions options, Action<string> say)
+{
+    public string? RunDirectory { get; private set; }
+
+    /// <summary>Business settings: stock that never runs out, so every order is a real one end to end; the scenario defaults otherwise.</summary>
+    private static readonly Scenario Settings = ScenarioFile.Parse("""
+        name: bench
+        business: { skus: 64, stockPerSku: 1000000000, customers: 1000 }
+        """, "bench");
+
+    public async Task<BenchResult> RunAsync(CancellationToken ct)
+    {
+        var startedAt = DateTimeOffset.UtcNow;
+        var runId = startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        RunDirectory = Directory.CreateDirectory(Path.Combine(options.ReportsRoot, $"{runId}-bench")).FullName;
+        var logDir = Directory.CreateDirectory(Path.Combine(RunDirectory, "logs")).FullName;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        say($"bench: run folder {RunDirectory}");
+        var runOptions = new RunOptions(options.Implementations, options.Seed, null, null, options.ReportsRoot, options.Postgres, options.Amqp, KeepDatabases: false);
+        await using var servers = await RunServers.StartAsync(runOptions, ScenarioRunner.TempFolder(runId), logDir, ct);
+        say(servers.Description.Replace(", proxy embedded", "", StringComparison.Ordinal) + "; every link direct");
+        await CountStatementsAsync(servers.Postgres, ct);
+        var tag = Guid.NewGuid().ToString("N")[..6];
+        var ceilings = await Ceilings.MeasureAsync(servers.Postgres, servers.Rabbit, tag, options.Concurrency, options.Measure, say, ct);
+        var runs = new List<BenchRun>();
+        foreach (var implementation in options.Implementations)
+        {
+            try
+            {
+                runs.Add(await BenchImplementationAsync(implementation, servers, ceilings, tag, logDir, ct));
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                await File.WriteAllTextAsync(Path.Combine(logDir, $"{implementation.Name}-harness-error.log"), e.ToString(), CancellationToken.None);
+                say($"[{implementation.Name}] ERROR: {e.Message}");
+                runs.Add(new BenchRun(implementation.Name, 0, 0, 0, null, [], null, null, null, e.Message));
+            }
+        }
+        return new BenchResult("bench", Machine.Describe(), startedAt, Math.Round(clock.Elapsed.TotalSeconds, 1),
+            new BenchSettings(options.Step.TotalSeconds, options.Measure.TotalSeconds, options.P99Bound.TotalMilliseconds, options.StartRate,
+                options.MaxRate, options.Concurrency, options.Seed,
+                $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}"),
+            ceilings, runs, Replay());
+    }
+
+    /// <summary>The statements per order come from pg_stat_statements; a server without it leaves them uncounted.</summary>
+    private async Task CountStatementsAsync(Infrastructure.PostgresServer postgres, CancellationToken ct)
+    {
+        try
+        {
+            await using var admin = Dtx.Shared.Sql.Database.Open(postgres.AdminConnectionString, "bench");
+            await Dtx.Shared.Sql.Database.ExecuteAsync(admin, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements", ct);
+        }
+        catch (Npgsql.PostgresException e)
+        {
+            say($"statements per order will not be counted: {e.MessageText}");
+        }
+    }
+
+    private string Replay() =>
+        $"./run.sh bench --impl {(options.Implementations.Count == 1 ? options.Implementations[0].Name : "all")} --seed {options.Seed}" +
+        $" --step {Seconds(options.Step)} --measure {Seconds(options.Measure)} --p99 {options.P99Bound.TotalMilliseconds:0}ms" +
+        $" --start-rate {options.StartRate.ToString(CultureInfo.InvariantCulture)} --max-rate {options.MaxRate.ToString(CultureInfo.InvariantCulture)}" +
+        $" --concurrency {options.Concurrency}";
+
+    private static string Seconds(TimeSpan span) => span.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
+
+    private async Task<BenchRun> BenchImplementationAsync(IImplementation implementation, RunServers servers, CeilingFigures ceilings, string tag,
+        string logDir, CancellationToken ct)
+    {
+        Action<string> sayHere = line => say($"[{implementation.Name}] {line}");
+        await using var deployment = await BenchDeployment.StartAsync(implementation, servers, Settings, tag, logDir, sayHere, ct);
+        sayHere($"up; searching from {options.StartRate:0.#}/s, {options.Step.TotalSeconds:0.#} s a step, p99 end to end within {options.P99Bound.TotalMilliseconds:0} ms");
+
+        var steps = new List<BenchStep>();
+        var number = 0;
+        // A cold service (JIT, empty pools, first connections) misses a p99 bound it meets a second later: the first
+        // step only warms up, and the search starts after it.
+        var warmUp = await StepAsync(deployment, options.StartRate, options.Step, ++number, ct);
+        sayHere($"warm-up at {options.StartRate:0.#}/s: ok {warmUp.Rate.OrdersPerSecond:0.#}/s, end to end p99 {warmUp.Rate.EndToEndP99Ms:0} ms (not part of the search)");
+        await SettleAsync(deployment, ct);
+        async Task<(bool Sustained, StepFigures Figures)> TryAsync(double rate)
+        {
+            var figures = await StepAsync(deployment, rate, options.Step, ++number, ct);
+            var why = figures.Unsustained(options.P99Bound);
+            steps.Add(new BenchStep(Math.Round(rate, 1), why is null, why ?? "sustained", Math.Round(figures.Rate.OrdersPerSecond, 1),
+                figures.Rate.ProducerP99Ms, figures.Rate.EndToEndP99Ms));
+            sayHere($"{rate,7:0.#}/s: {(why is null ? "sustained" : "NOT sustained: " + why)} (ok {figures.Rate.OrdersPerSecond:0.#}/s, producer p99 {figures.Rate.ProducerP99Ms:0} ms, end to end p99 {figures.Rate.EndToEndP99Ms:0} ms)");
+            await SettleAsync(deployment, ct);
+            return (why is null, figures);
+        }
+
+        double good = 0, rateTried = options.StartRate;
+        double? bad = null;
+        while (rateTried <= options.MaxRate)
+        {
+            if (!(await TryAsync(rateTried)).Sustained)
+            {
+                bad = rateTried;
+                break;
+            }
+            good = rateTried;
+            rateTried *= 2;
+        }
+        if (bad is { } high)
+        {
+            for (var i = 0; i < BenchOptions.Refinements; i++)
+            {
+                var middle = (good + high) / 2;
+                if (middle - good < 1) break;
+                if ((await TryAsync(middle)).Sustained) good = middle;
+                else high = middle;
+            }
+        }
+        if (good == 0)
+            return new BenchRun(implementation.Name, 0, 0, 0, null, steps, null, null, null, $"not even {options.StartRate:0.#} orders/s were sustained");
+
+        sayHere($"highest sustained rate {good:0.#}/s; measuring it and half of it for {options.Measure.TotalSeconds:0} s each");
+        var atMax = await StepAsync(deployment, good, options.Measure, ++number, ct);
+        await SettleAsync(deployment, ct);
+        // pg_stat_database is flushed by each backend at most every 10 s while it is idle: wait for the last flush on
+        // both sides of the measured step, so that neither the step before nor the one measured is cut short.
+        await Task.Delay(StatisticsFlush, ct);
+        var before = await deployment.ReadAsync(ct);
+        var atHalf = await StepAsync(deployment, good / 2, options.Measure, ++number, ct);
+        await SettleAsync(deployment, ct);
+        await Task.Delay(StatisticsFlush, ct);
+        var after = await deployment.ReadAsync(ct);
+        var cost = Cost(before, after, atHalf.Rate.Orders);
+        await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-top-statements.tsv"), await deployment.TopStatementsAsync(25, ct), ct);
+        sayHere($"at {good:0.#}/s: ok {atMax.Rate.OrdersPerSecond:0.#}/s, end to end p99 {atMax.Rate.EndToEndP99Ms:0} ms; at {good / 2:0.#}/s: end to end p99 {atHalf.Rate.EndToEndP99Ms:0} ms");
+        sayHere($"per order: {cost.BusinessDbStatements?.ToString("0.#", CultureInfo.InvariantCulture) ?? "?"} business-database statements, " +
+                $"{cost.BusinessDbTransactions:0.##} transactions, {cost.Messages:0.##} messages, {cost.HttpRoundTrips:0.##} HTTP round trips");
+        return new BenchRun(implementation.Name, Math.Round(good, 1),
+            Math.Round(good / ceilings.RawSqlTransactionsPerSecond, 4), Math.Round(good / ceilings.PublishConfirmedPerSecond, 4),
+            implementation.HasBrokerDatabase ? Math.Round(good / ceilings.TxBrokerPrepareCommitPerSecond, 4) : null,
+            steps, atMax.Rate, atHalf.Rate, cost);
+    }
+
+    private static readonly TimeSpan StatisticsFlush = TimeSpan.FromSeconds(11);
+
+    /// <summary>Waits (at most half a minute) until nothing is pending, so that one step's backlog does not count against the next.</summary>
+    private static async Task SettleAsync(BenchDeployment deployment, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (await deployment.PendingOrdersAsync(ct) > 0 && DateTime.UtcNow < deadline) await Task.Delay(250, ct);
+    }
+
+    /// <summary>What one step showed: the figures, and whether every acknowledged order reached the participant in time.</summary>
+    private sealed record StepFigures(RateFigures Rate, int Acknowledged, int Arrived)
+    {
+        public string? Unsustained(TimeSpan bound) =>
+            Rate.ErrorShare > BenchOptions.MaxErrorShare ? $"{Rate.ErrorShare:0.#%} of requests did not succeed"
+            : Arrived < Acknowledged ? $"{Acknowledged - Arrived} acknowledged orders had not reached the participant in time"
+            : Rate.EndToEndP99Ms > bound.TotalMilliseconds ? $"p99 end to end {Rate.EndToEndP99Ms:0} ms is above {bound.TotalMilliseconds:0} ms"
+            : null;
+    }
+
+    private async Task<StepFigures> StepAsync(BenchDeployment deployment, double rate, TimeSpan duration, int number, CancellationToken ct)
+    {
+        var plan = new LoadPlan(rate, duration, RequestTimeout: TimeSpan.FromSeconds(10));
+        var idPrefix = $"b{number:D3}-";
+        var orders = OrderGenerator.Generate(plan.Requests, Settings.Business, options.Seed + number)
+            .Select(o => o with { OrderId = idPrefix + o.OrderId }).ToList();
+        var history = new HistoryRecorder();
+        var clock = new RunClock();
+        clock.Start();
+        var stats = await new OpenModelLoad(plan, orders, deployment.EntryUrl, history, clock).RunAsync(ct);
+
+        var clients = history.ToHistory().ClientOrders();
+        var acknowledged = clients.Where(c => c.Outcome == OpType.Ok).ToList();
+        // Late is as bad as never for a rate that is to be sustained: wait a little past the bound, not until it arrives.
+        var patience = DateTime.UtcNow + options.P99Bound * 4 + TimeSpan.FromSeconds(2);
+        IReadOnlyDictionary<string, DateTimeOffset> processed;
+        while (true)
+        {
+            processed = await deployment.ProcessedAtAsync(idPrefix, ct);
+            if (acknowledged.All(c => processed.ContainsKey(c.OrderId)) || DateTime.UtcNow > patience) break;
+            await Task.Delay(200, ct);
+        }
+        var endToEnd = acknowledged
+            .Where(c => c.FirstInvokedAt is not null && processed.ContainsKey(c.OrderId))
+            .Select(c => Math.Max(0, (processed[c.OrderId] - c.FirstInvokedAt!.Value).TotalMilliseconds))
+            .ToList();
+        var producer = Latency.Of(stats.OkLatenciesMs);
+        var e2e = Latency.Of(endToEnd);
+        var figures = new RateFigures(Math.Round(rate, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
+            Math.Round(producer.P50Ms, 1), Math.Round(producer.P99Ms, 1), Math.Round(e2e.P50Ms, 1), Math.Round(e2e.P99Ms, 1),
+            stats.Requested == 0 ? 0 : Math.Round(1 - (double)acknowledged.Count / stats.Requested, 4), acknowledged.Count);
+        return new StepFigures(figures, acknowledged.Count, acknowledged.Count(c => processed.ContainsKey(c.OrderId)));
+    }
+
+    private static CostPerOrder Cost(BenchDeployment.Reading before, BenchDeployment.Reading after, int orders)
+    {
+        double Per(long delta) => orders == 0 ? 0 : Math.Round((double)delta / orders, 3);
+        double? PerMaybe(long? a, long? b) => a is { } x && b is { } y ? Per(x - y) : null;
+        var counters = after.Counters - before.Counters;
+        var cpu = after.Processes
+            .Where(p => p.Value is not null && before.Processes.GetValueOrDefault(p.Key) is not null)
+            .ToDictionary(p => p.Key, p => orders == 0 ? 0 : Math.Round((p.Value!.CpuSeconds - before.Processes[p.Key]!.CpuSeconds) * 1000 / orders, 3));
+        var memory = after.Processes.Where(p => p.Value is not null)
+            .ToDictionary(p => p.Key, p => Math.Round(p.Key is "postgres" or "rabbitmq" ? p.Value!.RssMiB : p.Value!.PeakRssMiB, 1));
+        return new CostPerOrder(
+            PerMaybe(after.Business.Statements, before.Business.Statements),
+            Per(after.Business.Transactions - before.Business.Transactions),
+            Per(after.Business.RowsWritten - before.Business.RowsWritten),
+            PerMaybe(after.Broker?.Statements, before.Broker?.Statements),
+            after.Broker is null ? null : Per(after.Broker.Transactions - before.Broker!.Transactions),
+            after.Broker is null ? null : Per(after.Broker.RowsWritten - before.Broker!.RowsWritten),
+            Per(counters.MessagesPublished),
+            Per(counters.MessagesConsumed),
+            Per(counters.RequestsServed),
+            cpu,
+            memory);
+    }
+}
+
+/// <summary>The machine a bench ran on, in one line: figures are only comparable within one.</summary>
+public static class Machine
+{
+    public static string Describe()
+    {
+        string? model = null;
+        try
+        {
+            model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
+        }
+        catch (IOException)
+        {
+        }
+        var memoryGiB = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024);
+        return $"{Environment.ProcessorCount} cores{(model is null ? "" : $" ({model})")}, {memoryGiB:0} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}";
+    }
+}

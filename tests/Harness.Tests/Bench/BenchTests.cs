@@ -1,0 +1,54 @@
+using Dtx.Harness.Bench;
+using Dtx.Harness.Implementations;
+using Dtx.Tests.Support;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Dtx.Tests.Bench;
+
+/// <summary>
+/// A small bench end to end: the ceilings are measured, the search finds a rate, and the cost per order is counted —
+/// with the counts each protocol must have (local-table: one request and two messages an order; half-message: the
+/// order, and a prepare and a commit for each of its two messages).
+/// </summary>
+[Collection(ServersCollection.Name)]
+public sealed class BenchTests(ServersFixture servers, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_short_bench_finds_a_rate_and_counts_what_an_order_costs_each_protocol()
+    {
+        var reports = Path.Combine(Path.GetTempPath(), "dtx-bench-" + Guid.NewGuid().ToString("N")[..8]);
+        var options = new BenchOptions([new LocalTableImplementation(), new HalfMessageImplementation()], Seed: 3,
+            Step: TimeSpan.FromSeconds(3), Measure: TimeSpan.FromSeconds(3), P99Bound: TimeSpan.FromSeconds(2),
+            StartRate: 20, MaxRate: 40, Concurrency: 4, reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri);
+
+        var result = await new BenchRunner(options, output.WriteLine).RunAsync(default);
+
+        Assert.Equal("bench", result.Kind);
+        Assert.True(result.Ceilings.RawSqlTransactionsPerSecond > 50 && result.Ceilings.PublishConfirmedPerSecond > 50, $"{result.Ceilings}");
+        foreach (var run in result.Runs)
+        {
+            Assert.True(run.Error is null, run.Error);
+            Assert.Equal(40, run.MaxSustainedOrdersPerSecond); // the search's cap: 20, then 40, both sustained here
+            Assert.Equal(Math.Round(40 / result.Ceilings.RawSqlTransactionsPerSecond, 4), run.RatioToRawSql);
+            Assert.Equal([20.0, 40.0], run.Search.Select(s => s.Rate));
+            var half = run.AtHalfRate!;
+            Assert.True(half.Orders >= 55 && half.EndToEndP99Ms > 0 && half.ProducerP99Ms > 0, $"{half}");
+            var cost = run.CostPerOrder!;
+            output.WriteLine($"{run.Implementation}: {cost}");
+            Assert.True(cost.BusinessDbStatements > 2 && cost.BusinessDbTransactions >= 2, $"{cost}");
+            Assert.True(cost.CpuSecondsPer1000Orders.ContainsKey("initiator") && cost.PeakMemoryMiB["initiator"] > 10, $"{cost}");
+        }
+        var localTable = result.Runs[0].CostPerOrder!;
+        var halfMessage = result.Runs[1].CostPerOrder!;
+        // local-table: POST /orders is its only request; the order and its reply are its two messages.
+        Assert.InRange(localTable.HttpRoundTrips, 0.95, 1.2);
+        Assert.InRange(localTable.Messages, 1.9, 2.3);
+        Assert.Null(localTable.BrokerStoreTransactions);
+        // half-message: POST /orders, then prepare and commit for the order and again for the reply.
+        Assert.InRange(halfMessage.HttpRoundTrips, 4.9, 5.5);
+        Assert.InRange(halfMessage.Messages, 1.9, 2.3);
+        Assert.True(halfMessage.BrokerStoreTransactions >= 2, $"{halfMessage}");
+        Directory.Delete(reports, recursive: true);
+    }
+}
