@@ -44,20 +44,25 @@ public sealed class BenchDeployment : IAsyncDisposable
     {
         var prefix = $"dtx_{tag}_{implementation.Name.Replace('-', '_')}";
         var ports = implementation.Services.ToDictionary(s => s, _ => FreePort.Next());
+        var supervisor = new Supervisor(implementation.Name, new RunClock(), logDir, new FaultLog(), say);
+        // Until the databases exist the target only names them: a failure or Ctrl+C while creating or seeding them
+        // still drops whichever were made (IF EXISTS), so no dtx_* database is left on a user's own server.
         var target = new RunTarget(
-            await servers.Postgres.CreateDatabaseAsync(prefix + "_inventory", ct),
-            await servers.Postgres.CreateDatabaseAsync(prefix + "_orders", ct),
+            servers.Postgres.ConnectionStringFor(prefix + "_inventory"),
+            servers.Postgres.ConnectionStringFor(prefix + "_orders"),
             servers.Rabbit.AmqpUri,
             $"dtx.{tag}.{implementation.Name}",
-            implementation.HasBrokerDatabase ? await servers.Postgres.CreateDatabaseAsync(prefix + "_txbroker", ct) : null)
+            implementation.HasBrokerDatabase ? servers.Postgres.ConnectionStringFor(prefix + "_txbroker") : null)
         {
             Urls = ports.ToDictionary(kv => kv.Key, kv => new Uri($"http://127.0.0.1:{kv.Value}")),
         };
-        await ScenarioRunner.SeedAsync(target, settings.Business, ct);
-        var supervisor = new Supervisor(implementation.Name, new RunClock(), logDir, new FaultLog(), say);
         var deployment = new BenchDeployment(implementation, servers, supervisor, target, prefix);
         try
         {
+            await servers.Postgres.CreateDatabaseAsync(prefix + "_inventory", ct);
+            await servers.Postgres.CreateDatabaseAsync(prefix + "_orders", ct);
+            if (implementation.HasBrokerDatabase) await servers.Postgres.CreateDatabaseAsync(prefix + "_txbroker", ct);
+            await ScenarioRunner.SeedAsync(target, settings.Business, ct);
             foreach (var service in implementation.Services)
                 await supervisor.StartAsync(service, ScenarioRunner.ServiceSettings(settings, implementation, service, target, ports[service]), ports[service], ct);
         }

@@ -12,23 +12,26 @@ public static class BenchReport
     private static IEnumerable<(string Label, Func<BenchRun, string> Cell)> Rows(BenchResult result) =>
     [
         ("highest sustained orders/s", r => r.Error is null ? F(r.MaxSustainedOrdersPerSecond, "0.#") : "error: " + r.Error),
-        ("÷ raw-SQL local transaction ceiling", r => Pct(r.RatioToRawSql)),
-        ("÷ confirmed-publish ceiling", r => Pct(r.RatioToPublishConfirmed)),
-        ("÷ txbroker prepare + commit ceiling", r => r.RatioToTxBrokerPrepareCommit is { } ratio ? Pct(ratio) : "—"),
+        ("orders/s ÷ raw-SQL local transactions/s", r => Pct(r.RatioToRawSql)),
+        ("orders/s ÷ confirmed publishes/s", r => Pct(r.RatioToPublishConfirmed)),
+        ("orders/s ÷ txbroker prepare + commit/s", r => r.RatioToTxBrokerPrepareCommit is { } ratio ? Pct(ratio) : "—"),
+        ("held over the longer measurement", r => r.Error is not null ? "—" : (r.NotSustainedWhenMeasured is { } why ? "no: " + why : "yes") + (r.ReachedMaxRate ? " (the --max-rate cap)" : "")),
         ("at that rate: ok/s, producer p99, end-to-end p99", r => r.AtMaxRate is { } m ? $"{F(m.OrdersPerSecond, "0.#")}/s, {F(m.ProducerP99Ms, "0")} ms, {F(m.EndToEndP99Ms, "0")} ms" : "—"),
         ("at half: ok/s, producer p50 / p99", r => r.AtHalfRate is { } h ? $"{F(h.OrdersPerSecond, "0.#")}/s, {F(h.ProducerP50Ms, "0")} / {F(h.ProducerP99Ms, "0")} ms" : "—"),
         ("at half: end-to-end p50 / p99", r => r.AtHalfRate is { } h ? $"{F(h.EndToEndP50Ms, "0")} / {F(h.EndToEndP99Ms, "0")} ms" : "—"),
+        ("idle: business-db transactions/s (taken off the cost)", r => r.CostPerOrder is { } c ? F(c.IdleBusinessDbTransactionsPerSecond, "0.#") : "—"),
         ("per order: business-db statements / transactions / rows written", r => r.CostPerOrder is { } c ? $"{F(c.BusinessDbStatements, "0.##")} / {F(c.BusinessDbTransactions, "0.##")} / {F(c.BusinessDbRowsWritten, "0.##")}" : "—"),
         ("per order: txbroker-store statements / transactions / rows written", r => r.CostPerOrder is { BrokerStoreTransactions: not null } c ? $"{F(c.BrokerStoreStatements, "0.##")} / {F(c.BrokerStoreTransactions, "0.##")} / {F(c.BrokerStoreRowsWritten, "0.##")}" : "—"),
         ("per order: messages published / consumed", r => r.CostPerOrder is { } c ? $"{F(c.Messages, "0.##")} / {F(c.MessagesConsumed, "0.##")}" : "—"),
         ("per order: HTTP round trips", r => r.CostPerOrder is { } c ? F(c.HttpRoundTrips, "0.##") : "—"),
         ("CPU s per 1,000 orders (each process)", r => r.CostPerOrder is { } c ? string.Join(", ", c.CpuSecondsPer1000Orders.Select(p => $"{p.Key} {F(p.Value, "0.##")}")) : "—"),
-        ("memory MiB (services: peak; servers: now)", r => r.CostPerOrder is { } c ? string.Join(", ", c.PeakMemoryMiB.Select(p => $"{p.Key} {F(p.Value, "0")}")) : "—"),
+        ("memory MiB (services: peak since start; servers: at the end)", r => r.CostPerOrder is { } c ? string.Join(", ", c.PeakMemoryMiB.Select(p => $"{p.Key} {F(p.Value, "0")}")) : "—"),
     ];
 
     public static void Print(IAnsiConsole console, BenchResult result)
     {
-        console.MarkupLine($"[bold]ceilings[/] ({Markup.Escape(result.Machine)}): raw-SQL local transaction {F(result.Ceilings.RawSqlTransactionsPerSecond, "N0")}/s, " +
+        console.MarkupLine($"[bold]ceilings[/] ({Markup.Escape(result.Machine)}): raw-SQL local transaction {F(result.Ceilings.RawSqlTransactionsPerSecond, "N0")}/s " +
+                           $"(pgbench {F(result.Ceilings.PgbenchTransactionsPerSecond, "N0")}/s), " +
                            $"confirmed publish {F(result.Ceilings.PublishConfirmedPerSecond, "N0")}/s, " +
                            $"txbroker prepare + commit {F(result.Ceilings.TxBrokerPrepareCommitPerSecond, "N0")}/s ({result.Ceilings.Concurrency} at a time)");
         var table = new Table().Title("bench").AddColumn("");
@@ -55,6 +58,7 @@ public static class BenchReport
             Replay: <code>{{E(result.Replay)}}</code></p>
             <h2>Ceilings, measured in this run on the same servers</h2>
             <table><tr><th>the initiator's local transaction as raw SQL</th><td>{{F(result.Ceilings.RawSqlTransactionsPerSecond, "N0")}} transactions/s</td></tr>
+            <tr><th>the same transaction through pgbench (C, prepared statements)</th><td>{{F(result.Ceilings.PgbenchTransactionsPerSecond, "N0")}} transactions/s</td></tr>
             <tr><th>RabbitMQ publish with confirms</th><td>{{F(result.Ceilings.PublishConfirmedPerSecond, "N0")}} messages/s</td></tr>
             <tr><th>txbroker's store alone: prepare + commit</th><td>{{F(result.Ceilings.TxBrokerPrepareCommitPerSecond, "N0")}} half messages/s</td></tr>
             <tr><th>at a time</th><td>{{result.Ceilings.Concurrency}}, for {{F(result.Ceilings.Seconds, "0")}} s each</td></tr></table>

@@ -17,7 +17,12 @@ public sealed record BenchResult(
 public sealed record BenchSettings(double StepSeconds, double MeasureSeconds, double P99BoundMs, double StartRate, double MaxRate,
     int Concurrency, int Seed, string Infrastructure);
 
-/// <summary>One implementation: the rate search, the highest rate it sustained, and the figures at that rate and at half of it.</summary>
+/// <summary>
+/// One implementation: the rate search, the highest rate it sustained, and the figures at that rate and at half of it.
+/// <c>ReachedMaxRate</c>: every step up to --max-rate was sustained, so the rate is the cap, not the limit.
+/// <c>NotSustainedWhenMeasured</c>: why the longer measurement at that rate did not hold up, when it did not.
+/// The ratios are orders/s over each ceiling's operations/s (an order costs about two of a ceiling's operations).
+/// </summary>
 public sealed record BenchRun(
     string Implementation,
     double MaxSustainedOrdersPerSecond,
@@ -28,7 +33,9 @@ public sealed record BenchRun(
     RateFigures? AtMaxRate,
     RateFigures? AtHalfRate,
     CostPerOrder? CostPerOrder,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error = null,
+    bool ReachedMaxRate = false,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? NotSustainedWhenMeasured = null);
 
 /// <summary>One step of the search: the rate offered, whether it was sustained, and if not, why.</summary>
 public sealed record BenchStep(double Rate, bool Sustained, string Why, double OkPerSecond, double ProducerP99Ms, double EndToEndP99Ms);
@@ -41,7 +48,8 @@ public sealed record RateFigures(double OfferedPerSecond, double OrdersPerSecond
     double EndToEndP50Ms, double EndToEndP99Ms, double ErrorShare, int Orders);
 
 /// <summary>
-/// What one order cost, measured over the half-rate step. Statements include BEGIN and COMMIT; rows written are
+/// What one order cost, measured over the half-rate step, less the background an idle window of the same length
+/// showed (the services poll whether or not orders come: <c>IdleBusinessDbTransactionsPerSecond</c>). Statements include BEGIN and COMMIT; rows written are
 /// rows inserted, updated and deleted. The business databases are the initiator's and the participant's; the
 /// broker store is txbroker's (half-message only). HTTP round trips count every protocol request any service served
 /// (the client's order, prepare, commit, check-back), not the harness's own control requests.
@@ -57,4 +65,7 @@ public sealed record CostPerOrder(
     double MessagesConsumed,
     double HttpRoundTrips,
     IReadOnlyDictionary<string, double> CpuSecondsPer1000Orders,
-    IReadOnlyDictionary<string, double> PeakMemoryMiB);
+    IReadOnlyDictionary<string, double> PeakMemoryMiB)
+{
+    public double IdleBusinessDbTransactionsPerSecond { get; init; }
+}

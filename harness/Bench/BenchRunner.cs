@@ -121,22 +121,32 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         var warmUp = await StepAsync(deployment, options.StartRate, options.Step, ++number, ct);
         sayHere($"warm-up at {options.StartRate:0.#}/s: ok {warmUp.Rate.OrdersPerSecond:0.#}/s, end to end p99 {warmUp.Rate.EndToEndP99Ms:0} ms (not part of the search)");
         await SettleAsync(deployment, ct);
-        async Task<(bool Sustained, StepFigures Figures)> TryAsync(double rate)
+
+        // A step is judged on its own figures, then on what it left behind: orders still awaiting the participant's
+        // reply long after the load are a backlog the step's percentiles cannot show.
+        async Task<(string? Why, StepFigures Figures)> OfferAsync(double rate, TimeSpan duration)
         {
-            var figures = await StepAsync(deployment, rate, options.Step, ++number, ct);
+            var figures = await StepAsync(deployment, rate, duration, ++number, ct);
             var why = figures.Unsustained(options.P99Bound);
+            var left = await SettleAsync(deployment, ct);
+            why ??= left > 0 ? $"{left} orders still awaited the participant's reply {SettleFor.TotalSeconds:0} s after the load" : null;
+            return (why, figures);
+        }
+
+        async Task<bool> TryAsync(double rate)
+        {
+            var (why, figures) = await OfferAsync(rate, options.Step);
             steps.Add(new BenchStep(Math.Round(rate, 1), why is null, why ?? "sustained", Math.Round(figures.Rate.OrdersPerSecond, 1),
                 figures.Rate.ProducerP99Ms, figures.Rate.EndToEndP99Ms));
             sayHere($"{rate,7:0.#}/s: {(why is null ? "sustained" : "NOT sustained: " + why)} (ok {figures.Rate.OrdersPerSecond:0.#}/s, producer p99 {figures.Rate.ProducerP99Ms:0} ms, end to end p99 {figures.Rate.EndToEndP99Ms:0} ms)");
-            await SettleAsync(deployment, ct);
-            return (why is null, figures);
+            return why is null;
         }
 
         double good = 0, rateTried = options.StartRate;
         double? bad = null;
         while (rateTried <= options.MaxRate)
         {
-            if (!(await TryAsync(rateTried)).Sustained)
+            if (!await TryAsync(rateTried))
             {
                 bad = rateTried;
                 break;
@@ -150,25 +160,37 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
             {
                 var middle = (good + high) / 2;
                 if (middle - good < 1) break;
-                if ((await TryAsync(middle)).Sustained) good = middle;
+                if (await TryAsync(middle)) good = middle;
                 else high = middle;
             }
         }
         if (good == 0)
             return new BenchRun(implementation.Name, 0, 0, 0, null, steps, null, null, null, $"not even {options.StartRate:0.#} orders/s were sustained");
+        var capped = bad is null;
+        if (capped) sayHere($"every step up to --max-rate {options.MaxRate:0.#}/s was sustained: the highest rate is the cap, not the limit");
 
         sayHere($"highest sustained rate {good:0.#}/s; measuring it and half of it for {options.Measure.TotalSeconds:0} s each");
-        var atMax = await StepAsync(deployment, good, options.Measure, ++number, ct);
-        await SettleAsync(deployment, ct);
+        var (notSustainedAtMax, atMax) = await OfferAsync(good, options.Measure);
+        if (notSustainedAtMax is not null)
+            sayHere($"{good:0.#}/s was NOT sustained over {options.Measure.TotalSeconds:0} s: {notSustainedAtMax} (a search step is shorter; see the step figures)");
         // pg_stat_database is flushed by each backend at most every 10 s while it is idle: wait for the last flush on
         // both sides of the measured step, so that neither the step before nor the one measured is cut short.
         await Task.Delay(StatisticsFlush, ct);
         var before = await deployment.ReadAsync(ct);
+        var window = System.Diagnostics.Stopwatch.StartNew();
         var atHalf = await StepAsync(deployment, good / 2, options.Measure, ++number, ct);
         await SettleAsync(deployment, ct);
         await Task.Delay(StatisticsFlush, ct);
         var after = await deployment.ReadAsync(ct);
-        var cost = Cost(before, after, atHalf.Rate.Orders);
+        var loaded = window.Elapsed;
+        // The services poll (relay, dispatcher, check-back scanner) whether or not orders come: an idle window as long
+        // as the measured one says how much of the measured cost is that, and it is taken off, so that an order's cost
+        // does not grow as the rate falls.
+        sayHere($"measuring {loaded.TotalSeconds:0} s idle, to take the background polling off the cost per order");
+        window.Restart();
+        await Task.Delay(loaded, ct);
+        var idle = await deployment.ReadAsync(ct);
+        var cost = Cost(before, after, idle, loaded, window.Elapsed, atHalf.Rate.Orders);
         await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-top-statements.tsv"), await deployment.TopStatementsAsync(25, ct), ct);
         sayHere($"at {good:0.#}/s: ok {atMax.Rate.OrdersPerSecond:0.#}/s, end to end p99 {atMax.Rate.EndToEndP99Ms:0} ms; at {good / 2:0.#}/s: end to end p99 {atHalf.Rate.EndToEndP99Ms:0} ms");
         sayHere($"per order: {cost.BusinessDbStatements?.ToString("0.#", CultureInfo.InvariantCulture) ?? "?"} business-database statements, " +
@@ -176,23 +198,31 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         return new BenchRun(implementation.Name, Math.Round(good, 1),
             Math.Round(good / ceilings.RawSqlTransactionsPerSecond, 4), Math.Round(good / ceilings.PublishConfirmedPerSecond, 4),
             implementation.HasBrokerDatabase ? Math.Round(good / ceilings.TxBrokerPrepareCommitPerSecond, 4) : null,
-            steps, atMax.Rate, atHalf.Rate, cost);
+            steps, atMax.Rate, atHalf.Rate, cost, ReachedMaxRate: capped, NotSustainedWhenMeasured: notSustainedAtMax);
     }
 
     private static readonly TimeSpan StatisticsFlush = TimeSpan.FromSeconds(11);
 
-    /// <summary>Waits (at most half a minute) until nothing is pending, so that one step's backlog does not count against the next.</summary>
-    private static async Task SettleAsync(BenchDeployment deployment, CancellationToken ct)
+    private static readonly TimeSpan SettleFor = TimeSpan.FromSeconds(30);
+
+    /// <summary>Waits (at most <see cref="SettleFor"/>) until nothing is pending, so that one step's backlog does not count against the next; what was still pending.</summary>
+    private static async Task<long> SettleAsync(BenchDeployment deployment, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (await deployment.PendingOrdersAsync(ct) > 0 && DateTime.UtcNow < deadline) await Task.Delay(250, ct);
+        var deadline = DateTime.UtcNow + SettleFor;
+        while (true)
+        {
+            var pending = await deployment.PendingOrdersAsync(ct);
+            if (pending == 0 || DateTime.UtcNow >= deadline) return pending;
+            await Task.Delay(250, ct);
+        }
     }
 
     /// <summary>What one step showed: the figures, and whether every acknowledged order reached the participant in time.</summary>
     private sealed record StepFigures(RateFigures Rate, int Acknowledged, int Arrived)
     {
         public string? Unsustained(TimeSpan bound) =>
-            Rate.ErrorShare > BenchOptions.MaxErrorShare ? $"{Rate.ErrorShare:0.#%} of requests did not succeed"
+            Acknowledged == 0 ? "no order was acknowledged"
+            : Rate.ErrorShare > BenchOptions.MaxErrorShare ? $"{Rate.ErrorShare:0.#%} of requests did not succeed"
             : Arrived < Acknowledged ? $"{Acknowledged - Arrived} acknowledged orders had not reached the participant in time"
             : Rate.EndToEndP99Ms > bound.TotalMilliseconds ? $"p99 end to end {Rate.EndToEndP99Ms:0} ms is above {bound.TotalMilliseconds:0} ms"
             : null;
@@ -206,54 +236,69 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
             .Select(o => o with { OrderId = idPrefix + o.OrderId }).ToList();
         var history = new HistoryRecorder();
         var clock = new RunClock();
+        var loadStart = DateTimeOffset.UtcNow;
         clock.Start();
         var stats = await new OpenModelLoad(plan, orders, deployment.EntryUrl, history, clock).RunAsync(ct);
 
-        var clients = history.ToHistory().ClientOrders();
-        var acknowledged = clients.Where(c => c.Outcome == OpType.Ok).ToList();
+        var outcomes = history.ToHistory().ClientOrders().ToDictionary(c => c.OrderId, c => c.Outcome, StringComparer.Ordinal);
+        var acknowledged = orders.Where(o => outcomes.GetValueOrDefault(o.OrderId) == OpType.Ok).Select(o => o.OrderId).ToList();
         // Late is as bad as never for a rate that is to be sustained: wait a little past the bound, not until it arrives.
         var patience = DateTime.UtcNow + options.P99Bound * 4 + TimeSpan.FromSeconds(2);
         IReadOnlyDictionary<string, DateTimeOffset> processed;
         while (true)
         {
             processed = await deployment.ProcessedAtAsync(idPrefix, ct);
-            if (acknowledged.All(c => processed.ContainsKey(c.OrderId)) || DateTime.UtcNow > patience) break;
+            if (acknowledged.All(processed.ContainsKey) || DateTime.UtcNow > patience) break;
             await Task.Delay(200, ct);
         }
-        var endToEnd = acknowledged
-            .Where(c => c.FirstInvokedAt is not null && processed.ContainsKey(c.OrderId))
-            .Select(c => Math.Max(0, (processed[c.OrderId] - c.FirstInvokedAt!.Value).TotalMilliseconds))
+        // End to end from when the request was due (as the producer latency is, wrk2's way), so a load generator that
+        // fell behind on a busy machine shows rather than hides; a request that did not succeed counts at the timeout,
+        // so the p99 cannot look better for failing the slowest.
+        var endToEnd = orders.Select((order, i) =>
+                outcomes.GetValueOrDefault(order.OrderId) != OpType.Ok ? plan.RequestTimeout.TotalMilliseconds
+                : processed.TryGetValue(order.OrderId, out var at) ? Math.Max(0, (at - (loadStart + TimeSpan.FromSeconds(i / rate))).TotalMilliseconds)
+                : (double?)null)
+            .OfType<double>()
             .ToList();
-        var producer = Latency.Of(stats.OkLatenciesMs);
+        var producer = Latency.Of(stats.AllLatenciesMs);
         var e2e = Latency.Of(endToEnd);
         var figures = new RateFigures(Math.Round(rate, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
             Math.Round(producer.P50Ms, 1), Math.Round(producer.P99Ms, 1), Math.Round(e2e.P50Ms, 1), Math.Round(e2e.P99Ms, 1),
             stats.Requested == 0 ? 0 : Math.Round(1 - (double)acknowledged.Count / stats.Requested, 4), acknowledged.Count);
-        return new StepFigures(figures, acknowledged.Count, acknowledged.Count(c => processed.ContainsKey(c.OrderId)));
+        return new StepFigures(figures, acknowledged.Count, acknowledged.Count(processed.ContainsKey));
     }
 
-    private static CostPerOrder Cost(BenchDeployment.Reading before, BenchDeployment.Reading after, int orders)
+    /// <summary>
+    /// The cost of one order over the measured window [<paramref name="before"/>, <paramref name="after"/>], less the
+    /// background the idle window [<paramref name="after"/>, <paramref name="idle"/>] showed, scaled to the measured window's length.
+    /// </summary>
+    private static CostPerOrder Cost(BenchDeployment.Reading before, BenchDeployment.Reading after, BenchDeployment.Reading idle,
+        TimeSpan measured, TimeSpan idleFor, int orders)
     {
-        double Per(long delta) => orders == 0 ? 0 : Math.Round((double)delta / orders, 3);
-        double? PerMaybe(long? a, long? b) => a is { } x && b is { } y ? Per(x - y) : null;
-        var counters = after.Counters - before.Counters;
+        var idleScale = measured / idleFor;
+        double Net(double b, double a, double i) => Math.Max(0, (a - b) - (i - a) * idleScale);
+        double Per(double b, double a, double i) => orders == 0 ? 0 : Math.Round(Net(b, a, i) / orders, 3);
+        double? PerMaybe(long? b, long? a, long? i) => b is { } x && a is { } y && i is { } z ? Per(x, y, z) : null;
         var cpu = after.Processes
-            .Where(p => p.Value is not null && before.Processes.GetValueOrDefault(p.Key) is not null)
-            .ToDictionary(p => p.Key, p => orders == 0 ? 0 : Math.Round((p.Value!.CpuSeconds - before.Processes[p.Key]!.CpuSeconds) * 1000 / orders, 3));
+            .Where(p => p.Value is not null && before.Processes.GetValueOrDefault(p.Key) is not null && idle.Processes.GetValueOrDefault(p.Key) is not null)
+            .ToDictionary(p => p.Key, p => Math.Round(Per(before.Processes[p.Key]!.CpuSeconds, p.Value!.CpuSeconds, idle.Processes[p.Key]!.CpuSeconds) * 1000, 3));
         var memory = after.Processes.Where(p => p.Value is not null)
             .ToDictionary(p => p.Key, p => Math.Round(p.Key is "postgres" or "rabbitmq" ? p.Value!.RssMiB : p.Value!.PeakRssMiB, 1));
         return new CostPerOrder(
-            PerMaybe(after.Business.Statements, before.Business.Statements),
-            Per(after.Business.Transactions - before.Business.Transactions),
-            Per(after.Business.RowsWritten - before.Business.RowsWritten),
-            PerMaybe(after.Broker?.Statements, before.Broker?.Statements),
-            after.Broker is null ? null : Per(after.Broker.Transactions - before.Broker!.Transactions),
-            after.Broker is null ? null : Per(after.Broker.RowsWritten - before.Broker!.RowsWritten),
-            Per(counters.MessagesPublished),
-            Per(counters.MessagesConsumed),
-            Per(counters.RequestsServed),
+            PerMaybe(before.Business.Statements, after.Business.Statements, idle.Business.Statements),
+            Per(before.Business.Transactions, after.Business.Transactions, idle.Business.Transactions),
+            Per(before.Business.RowsWritten, after.Business.RowsWritten, idle.Business.RowsWritten),
+            PerMaybe(before.Broker?.Statements, after.Broker?.Statements, idle.Broker?.Statements),
+            after.Broker is null ? null : Per(before.Broker!.Transactions, after.Broker.Transactions, idle.Broker!.Transactions),
+            after.Broker is null ? null : Per(before.Broker!.RowsWritten, after.Broker.RowsWritten, idle.Broker!.RowsWritten),
+            Per(before.Counters.MessagesPublished, after.Counters.MessagesPublished, idle.Counters.MessagesPublished),
+            Per(before.Counters.MessagesConsumed, after.Counters.MessagesConsumed, idle.Counters.MessagesConsumed),
+            Per(before.Counters.RequestsServed, after.Counters.RequestsServed, idle.Counters.RequestsServed),
             cpu,
-            memory);
+            memory)
+        {
+            IdleBusinessDbTransactionsPerSecond = Math.Round((idle.Business.Transactions - after.Business.Transactions) / idleFor.TotalSeconds, 1),
+        };
     }
 }
 

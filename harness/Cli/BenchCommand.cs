@@ -47,6 +47,12 @@ public static class BenchCommand
             if (ReportsFolder.Unwritable(reportsRoot) is { } why) return Program.BadInput($"--reports: cannot write run folders to {reportsRoot}: {why}");
             if (parse.GetValue(startRate) > parse.GetValue(maxRate))
                 return Program.BadInput($"--start-rate ({parse.GetValue(startRate)}) is above --max-rate ({parse.GetValue(maxRate)})");
+            // A step too short for its rate sends no order at all, and an empty step would look sustained.
+            if (parse.GetValue(startRate) * parse.GetValue(step).TotalSeconds < MinRequestsPerStep)
+                return Program.BadInput($"--start-rate × --step offers {parse.GetValue(startRate) * parse.GetValue(step).TotalSeconds:0.#} orders a step; a step needs at least {MinRequestsPerStep}");
+            var longest = parse.GetValue(maxRate) * Math.Max(parse.GetValue(step).TotalSeconds, parse.GetValue(measure).TotalSeconds);
+            if (longest > MaxRequestsPerStep)
+                return Program.BadInput($"--max-rate × the longer of --step and --measure offers {longest:N0} orders a step; at most {MaxRequestsPerStep:N0}");
             var implName = parse.GetValue(impl)!;
             var options = new BenchOptions(
                 implName == "all" ? ImplementationCatalog.All : [ImplementationCatalog.Find(implName)!],
@@ -73,9 +79,20 @@ public static class BenchCommand
                 Console.Error.WriteLine("interrupted: servers and services stopped");
                 return ScenarioCommand.ExitInterrupted;
             }
+            catch (Exception e)
+            {
+                var log = Path.Combine(runner.RunDirectory ?? Path.GetTempPath(), "harness-error.log");
+                await File.WriteAllTextAsync(log, e.ToString(), CancellationToken.None);
+                Console.Error.WriteLine($"error: {e.Message} (details in {log})");
+                return ScenarioCommand.ExitInternal;
+            }
         });
         return command;
     }
+
+    private const int MinRequestsPerStep = 10;
+
+    private const int MaxRequestsPerStep = 10_000_000;
 
     private static Option<TimeSpan> DurationOption(string name, string fallback, string description) => new(name)
     {

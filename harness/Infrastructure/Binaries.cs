@@ -41,6 +41,20 @@ internal static class Binaries
             $"install it with `apt-get install postgresql-{PreferredPostgresMajor}`");
     }
 
+    /// <summary>pgbench from PostgreSQL's bin directory or the PATH; null when neither has it (it is optional).</summary>
+    public static string? Pgbench()
+    {
+        try
+        {
+            var beside = Path.Combine(PostgresBinDirectory(), "pgbench");
+            if (File.Exists(beside)) return beside;
+        }
+        catch (MissingDependencyException)
+        {
+        }
+        return File.Exists("/usr/bin/pgbench") ? "/usr/bin/pgbench" : null;
+    }
+
     private static string Require(string path, string what, string package) =>
         File.Exists(path)
             ? path

@@ -37,6 +37,8 @@ public sealed class CliTests
     [InlineData("--max-rate: '0' is not a rate", "bench", "--max-rate", "0")]
     [InlineData("--start-rate (100) is above --max-rate (50)", "bench", "--start-rate", "100", "--max-rate", "50")]
     [InlineData("--concurrency: '0' is not a whole number from 1 to 256", "bench", "--concurrency", "0")]
+    [InlineData("--start-rate × --step offers 2 orders a step; a step needs at least 10", "bench", "--start-rate", "1", "--step", "2s")]
+    [InlineData("--max-rate × the longer of --step and --measure offers 60,000,000 orders a step", "bench", "--max-rate", "1000000", "--measure", "60s")]
     [InlineData("--impl: unknown implementation 'nope'", "bench", "--impl", "nope")]
     [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "bench", "--reports", "/proc/no-such-dir")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
