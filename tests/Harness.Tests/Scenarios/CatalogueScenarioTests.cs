@@ -167,7 +167,10 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
                 // around it were not held back.
                 Assert.Equal(2, c.ParkedMessages);
                 Assert.All(run.ParkedMessages!, p => Assert.True(p.OrderId!.StartsWith("poison-", StringComparison.Ordinal) && p.Attempts == Dtx.Shared.Messaging.AmqpConnection.PoisonAttempts, $"{p}"));
-                Assert.True(run.TimeToConsistency.P99Ms < 2000, why);
+                // An order held behind a poison message would wait through its back-offs before it is parked:
+                // 200 + 400 + 800 + 1,600 ms (AmqpConnection's PoisonBackoff, doubling, for attempts 1 to 4). No order
+                // took that long; a fixed p99 bound failed on a busy machine while nothing was held back.
+                Assert.True(run.TimeToConsistency.MaxMs < 3000, why);
                 break;
             case "chaos-mix":
                 // Every drawn fault was injected or did not apply (asserted above for all); at least one bit each run.
