@@ -6,7 +6,7 @@ namespace Dtx.Harness.Engine;
 
 /// <summary>
 /// Reads what is really in the databases after the drain. It reads only the business tables that every
-/// implementation shares (DESIGN.md's business transaction), never an implementation's own bookkeeping, so the
+/// implementation shares, never an implementation's own bookkeeping, so the
 /// verdict does not depend on the protocol telling the truth about itself.
 /// </summary>
 public static class GroundTruthReader

@@ -17,7 +17,7 @@ namespace Dtx.HalfMessage;
 /// A row is marked dispatched only after RabbitMQ's confirm. A crash between the confirm and the mark (the
 /// <c>relay.after-publish</c> step) publishes it again once the lease ends: at least once, always with the
 /// txId as message id, so that the consumer dedupes. RocketMQ has the same window between writing the real
-/// topic and its batched op record, but nothing there marks the duplicate as one (research/rocketmq.md §1.6).
+/// topic and its batched op record, but nothing there marks the duplicate as one.
 /// </summary>
 public sealed class Dispatcher
 {

@@ -54,7 +54,7 @@ public sealed class TxBroker : IServiceRole
 {
     public const string AfterPersist = StepRoles.BrokerAfterPersist;
 
-    /// <summary>The txbroker's settings; the defaults are RocketMQ's broker defaults (BrokerConfig, research/rocketmq.md §2).</summary>
+    /// <summary>The txbroker's settings; the defaults are RocketMQ's broker defaults (RocketMQ's BrokerConfig).</summary>
     public sealed record Settings(
         TimeSpan TxTimeout, TimeSpan CheckInterval, int MaxChecks, TimeSpan CheckRequestTimeout,
         TimeSpan ScanInterval, TimeSpan Lease, TimeSpan PollInterval)

@@ -9,7 +9,7 @@ public sealed class FailpointException(string name) : Exception($"failpoint {nam
 
 /// <summary>
 /// The named steps of one service. Each protocol step calls <see cref="HitAsync"/> with its step role's name
-/// (DESIGN.md, "Named steps and failpoints"); the harness arms them from outside through the service's control
+/// (each implementation README's sequence diagram is labelled with them); the harness arms them from outside through the service's control
 /// endpoint. Unarmed, a hit costs one dictionary lookup and a counter increment.
 /// </summary>
 public sealed class Failpoints(ILogger<Failpoints> log)

@@ -13,7 +13,7 @@ public sealed class ConfirmingPublisher(IChannel channel) : IAsyncDisposable
     public static readonly CreateChannelOptions ChannelOptions = new(
         publisherConfirmationsEnabled: true,
         publisherConfirmationTrackingEnabled: true,
-        // Set explicitly: the constructor's default is no limit at all, whatever the XML doc says (outbox.md §7).
+        // Set explicitly: the constructor's default is no limit at all, whatever the XML doc says.
         outstandingPublisherConfirmationsRateLimiter: new ThrottlingRateLimiter(128));
 
     public bool IsOpen => channel.IsOpen;
