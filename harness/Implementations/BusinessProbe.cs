@@ -19,15 +19,23 @@ public static class BusinessProbe
         return ((int)pending, (int)queued);
     }
 
-    /// <summary>What the participant parked for manual attention, oldest first.</summary>
+    /// <summary>
+    /// What the participant parked for manual attention, oldest first, with how many other messages the participant
+    /// applied while each was being retried: a poison message that held its queue back would show none.
+    /// </summary>
     public static async Task<IReadOnlyList<ParkedMessage>> ParkedMessagesAsync(RunTarget target, CancellationToken ct)
     {
         await using var orders = Database.Open(target.OrdersDb, "harness-probe");
-        await using var read = orders.CreateCommand("SELECT message_id, order_id, reason, attempts FROM parked_messages ORDER BY parked_at");
+        await using var read = orders.CreateCommand("""
+            SELECT p.message_id, p.order_id, p.reason, p.attempts,
+                   (SELECT count(*) FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at)
+            FROM parked_messages p ORDER BY p.parked_at
+            """);
         var parked = new List<ParkedMessage>();
         await using var reader = await read.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
-            parked.Add(new ParkedMessage(reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.GetString(2), reader.GetInt32(3)));
+            parked.Add(new ParkedMessage(reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
+                reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4)));
         return parked;
     }
 
@@ -39,4 +47,5 @@ public static class BusinessProbe
 }
 
 /// <summary>A message the participant parked for manual attention, as result.json lists it.</summary>
-public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts);
+/// <summary>A parked message; <see cref="AppliedWhileRetried"/> counts the other messages applied between its first try and its parking.</summary>
+public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts, long AppliedWhileRetried = 0);

@@ -48,7 +48,11 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
             inFlight.Add(Task.Run(async () =>
             {
                 var (type, detail) = await SendAsync(http, process, order, ct);
-                for (var attempt = 1; attempt <= plan.Retries && type == OpType.Info && !ct.IsCancellationRequested; attempt++)
+                // The client goes on while it does not know what became of the order: after an indeterminate answer,
+                // and after a re-send that was refused (the initiator still restarting), since a refusal says nothing
+                // about the first attempt. Stopping at the refusal left a committed order's re-send untried.
+                var unknown = type == OpType.Info;
+                for (var attempt = 1; attempt <= plan.Retries && unknown && !ct.IsCancellationRequested; attempt++)
                 {
                     try
                     {
@@ -63,6 +67,7 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
                     (type, detail) = await SendAsync(http, process + attempt * orders.Count, order, ct);
                     Interlocked.Increment(ref retried);
                     if (detail == AlreadyPlaced) Interlocked.Increment(ref retriedAlreadyPlaced);
+                    unknown = type == OpType.Info || (type == OpType.Fail && detail == ConnectionRefused);
                 }
                 var latencyMs = (clock.Elapsed - due).TotalMilliseconds;
                 lock (allLatencies)
@@ -85,6 +90,8 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
         history.Record(process, type, order, clock.Seconds, detail);
         return (type, detail);
     }
+
+    private const string ConnectionRefused = "connection refused";
 
     /// <summary>The detail of a 200 answer: the order id was placed before (a re-send met its first attempt's work).</summary>
     private const string AlreadyPlaced = "already placed";
@@ -110,7 +117,7 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
         }
         catch (HttpRequestException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
         {
-            return (OpType.Fail, "connection refused");
+            return (OpType.Fail, ConnectionRefused);
         }
         catch (HttpRequestException e)
         {

@@ -50,9 +50,9 @@ public static class HtmlReport
         html.Append("</table>\n");
         if (run.ParkedMessages is { Count: > 0 } parked)
         {
-            html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th></tr>\n");
+            html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th><th>other messages applied while it was retried</th></tr>\n");
             foreach (var p in parked)
-                html.Append($"<tr><td><code>{E(p.MessageId ?? "")}</code></td><td><code>{E(p.OrderId ?? "")}</code></td><td>{E(p.Reason)}</td><td>{p.Attempts}</td></tr>\n");
+                html.Append($"<tr><td><code>{E(p.MessageId ?? "")}</code></td><td><code>{E(p.OrderId ?? "")}</code></td><td>{E(p.Reason)}</td><td>{p.Attempts}</td><td>{p.AppliedWhileRetried}</td></tr>\n");
             html.Append("</table>\n");
         }
 

@@ -48,7 +48,7 @@ public sealed class Participant : IServiceRole
         var apply = new ApplyOrder(db, new FireAndForget(amqp), queues, services.GetRequiredService<CustomerPolicy>(),
             services.GetRequiredService<Failpoints>());
         await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
-            park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));
+            park: (delivery, poison, tries, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, tries, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, FireAndForget publisher, QueueNames queues, CustomerPolicy policy, Failpoints failpoints)

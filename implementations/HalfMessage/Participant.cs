@@ -52,7 +52,7 @@ public sealed class Participant : IServiceRole
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), log);
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
-            park: (delivery, poison, attempts, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, attempts, ct));
+            park: (delivery, poison, tries, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, tries, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues, CustomerPolicy policy, Failpoints failpoints, ILogger log)

@@ -19,21 +19,23 @@ public static class ParkedMessages
             reason       text NOT NULL,
             attempts     int NOT NULL,
             body         text NOT NULL,
+            first_tried_at timestamptz NOT NULL,
             parked_at    timestamptz NOT NULL DEFAULT clock_timestamp()
         );
         """;
 
-    public static async Task ParkAsync(NpgsqlDataSource db, string queue, BasicDeliverEventArgs delivery, PoisonMessageException poison, int attempts, CancellationToken ct)
+    public static async Task ParkAsync(NpgsqlDataSource db, string queue, BasicDeliverEventArgs delivery, PoisonMessageException poison, PoisonTries tries, CancellationToken ct)
     {
         await using var park = db.CreateCommand("""
-            INSERT INTO parked_messages (queue, message_id, order_id, reason, attempts, body)
-            VALUES (@queue, @message_id, @order_id, @reason, @attempts, @body)
+            INSERT INTO parked_messages (queue, message_id, order_id, reason, attempts, body, first_tried_at)
+            VALUES (@queue, @message_id, @order_id, @reason, @attempts, @body, @first_tried_at)
             """);
         park.Parameters.AddWithValue("queue", queue);
         park.Parameters.AddWithValue("message_id", (object?)delivery.BasicProperties.MessageId ?? DBNull.Value);
         park.Parameters.AddWithValue("order_id", (object?)poison.OrderId ?? DBNull.Value);
         park.Parameters.AddWithValue("reason", poison.Message);
-        park.Parameters.AddWithValue("attempts", attempts);
+        park.Parameters.AddWithValue("attempts", tries.Attempts);
+        park.Parameters.AddWithValue("first_tried_at", tries.FirstTriedAt);
         park.Parameters.AddWithValue("body", System.Text.Encoding.UTF8.GetString(delivery.Body.Span));
         await park.ExecuteNonQueryAsync(ct);
     }

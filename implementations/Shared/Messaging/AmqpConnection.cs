@@ -62,11 +62,6 @@ public sealed class AmqpConnection : IAsyncDisposable
     public async Task<ConfirmingPublisher> CreatePublisherAsync(CancellationToken ct) =>
         new(await Connection.CreateChannelAsync(ConfirmingPublisher.ChannelOptions, ct));
 
-    /// <summary>
-    /// Consumes with manual acks. The handler commits its own transaction; the delivery is acked only after
-    /// it returns, so a crash between the two redelivers the message (at-least-once) and the handler's dedupe
-    /// absorbs it. A handler that throws gets the message back after a pause, never dropped.
-    /// </summary>
     /// <summary>How often a poison delivery is tried before it is parked, and the first back-off (doubled each time).</summary>
     public const int PoisonAttempts = 5;
     private static readonly TimeSpan PoisonBackoff = TimeSpan.FromMilliseconds(200);
@@ -84,12 +79,12 @@ public sealed class AmqpConnection : IAsyncDisposable
     /// </summary>
     public async Task ConsumeAsync(string queue, ushort prefetch, ushort concurrency,
         Func<BasicDeliverEventArgs, CancellationToken, Task> handle, CancellationToken stopping,
-        Func<BasicDeliverEventArgs, PoisonMessageException, int, CancellationToken, Task>? park = null)
+        Func<BasicDeliverEventArgs, PoisonMessageException, PoisonTries, CancellationToken, Task>? park = null)
     {
         var channel = await Connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: concurrency), stopping);
         await channel.BasicQosAsync(0, prefetch, false, stopping);
         // Tries per poison message, in this process: a restart starts counting again, which only delays the parking.
-        var poisonTries = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        var poisonTries = new System.Collections.Concurrent.ConcurrentDictionary<string, PoisonTries>();
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += async (_, delivery) =>
         {
@@ -105,10 +100,11 @@ public sealed class AmqpConnection : IAsyncDisposable
             catch (PoisonMessageException poison) when (park is not null)
             {
                 var key = delivery.BasicProperties.MessageId ?? Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(delivery.Body.Span));
-                var attempt = poisonTries.AddOrUpdate(key, 1, (_, n) => n + 1);
-                if (attempt >= PoisonAttempts && await TryParkAsync(park, delivery, poison, attempt, stopping))
+                var tries = poisonTries.AddOrUpdate(key, _ => new PoisonTries(1, DateTimeOffset.UtcNow), (_, t) => t with { Attempts = t.Attempts + 1 });
+                var attempt = tries.Attempts;
+                if (attempt >= PoisonAttempts && await TryParkAsync(park, delivery, poison, tries, stopping))
                 {
-                    poisonTries.TryRemove(key, out int _);
+                    poisonTries.TryRemove(key, out PoisonTries? _);
                     _log.LogWarning("parked message {MessageId} from {Queue} after {Attempts} attempts: {Reason}", key, queue, attempt, poison.Message);
                     await AckOrLeaveAsync(channel, delivery);
                     return;
@@ -125,12 +121,12 @@ public sealed class AmqpConnection : IAsyncDisposable
         await channel.BasicConsumeAsync(queue, autoAck: false, consumer, stopping);
     }
 
-    private async Task<bool> TryParkAsync(Func<BasicDeliverEventArgs, PoisonMessageException, int, CancellationToken, Task> park,
-        BasicDeliverEventArgs delivery, PoisonMessageException poison, int attempt, CancellationToken stopping)
+    private async Task<bool> TryParkAsync(Func<BasicDeliverEventArgs, PoisonMessageException, PoisonTries, CancellationToken, Task> park,
+        BasicDeliverEventArgs delivery, PoisonMessageException poison, PoisonTries tries, CancellationToken stopping)
     {
         try
         {
-            await park(delivery, poison, attempt, stopping);
+            await park(delivery, poison, tries, stopping);
             return true;
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)

@@ -10,3 +10,9 @@ public sealed class PoisonMessageException(string reason, string? orderId = null
 {
     public string? OrderId { get; } = orderId;
 }
+
+/// <summary>
+/// How often a poison delivery has been tried in this process, and when it was first tried: parked with the message,
+/// so a reader can see what flowed past it (<c>parked_messages.first_tried_at</c> to <c>parked_at</c>).
+/// </summary>
+public sealed record PoisonTries(int Attempts, DateTimeOffset FirstTriedAt);

@@ -167,10 +167,11 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
                 // around it were not held back.
                 Assert.Equal(2, c.ParkedMessages);
                 Assert.All(run.ParkedMessages!, p => Assert.True(p.OrderId!.StartsWith("poison-", StringComparison.Ordinal) && p.Attempts == Dtx.Shared.Messaging.AmqpConnection.PoisonAttempts, $"{p}"));
-                // An order held behind a poison message would wait through its back-offs before it is parked:
-                // 200 + 400 + 800 + 1,600 ms (AmqpConnection's PoisonBackoff, doubling, for attempts 1 to 4). No order
-                // took that long; a fixed p99 bound failed on a busy machine while nothing was held back.
-                Assert.True(run.TimeToConsistency.MaxMs < 3000, why);
+                // Not held back: the participant applied other messages between each poison message's first try and its
+                // parking (about 3 s of back-offs, some 90 orders at 30/s). A poison message that blocked its queue
+                // would show none. (An earlier bound on the slowest order's time to consistency failed on a busy
+                // machine while nothing was held back: it measured the machine, not the queue.)
+                Assert.All(run.ParkedMessages!, p => Assert.True(p.AppliedWhileRetried >= 10, $"{p}"));
                 break;
             case "chaos-mix":
                 // Every drawn fault was injected or did not apply (asserted above for all); at least one bit each run.
