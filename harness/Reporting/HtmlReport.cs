@@ -40,6 +40,8 @@ public static class HtmlReport
         html.Append($"<h2 class=\"{Faults.Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Faults.Words.Of(run.Verdict))}</h2>\n");
         foreach (var reason in run.Reasons ?? []) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
         if (run.Error is not null) html.Append($"<p class=\"error\">{E(run.Error)}</p>\n");
+        if (run.RanBeside is { Count: > 0 } beside)
+            html.Append($"<p class=\"reason\">ran at the same time as {E(string.Join(", ", beside))} (scenario --all): its speed figures are not those of a run alone</p>\n");
         html.Append("<table><tr><th>invariant</th><th>ok</th><th>violations</th><th>examples</th><th>meaning</th></tr>\n");
         foreach (var i in run.Invariants)
         {

@@ -106,9 +106,12 @@ public sealed class Initiator : IServiceRole
             }
         }
 
+        // From here on the local transaction has ended, and its resolution is sent even if the client has gone
+        // (CancellationToken.None; the call has its own timeout): a resolution dropped because a client timed out
+        // becomes a check-back later, and under overload those check-backs were the load that kept it overloaded.
         if (deduction != Inventory.Deduction.Deducted)
         {
-            await broker.TryResolveAsync(txId, commit: _rollbackSentAsCommit, log, ct);
+            await broker.TryResolveAsync(txId, commit: _rollbackSentAsCommit, log, CancellationToken.None);
             return deduction switch
             {
                 Inventory.Deduction.AlreadyPlaced => Results.Ok(new { orderId = order.OrderId, status = "already-placed" }),
@@ -117,7 +120,7 @@ public sealed class Initiator : IServiceRole
             };
         }
         await failpoints.HitAsync(AfterCommit, ct);
-        await broker.TryResolveAsync(txId, commit: true, log, ct);
+        await broker.TryResolveAsync(txId, commit: true, log, CancellationToken.None);
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
     }
 

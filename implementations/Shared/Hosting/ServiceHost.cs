@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Dtx.Shared.Failpoints;
 using Dtx.Shared.Mutants;
 using Microsoft.AspNetCore.Builder;
@@ -54,13 +55,18 @@ public static class ServiceHost
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, stopping);
         // Connect first, listen after: while a restarted service is not ready, a client's connection is refused —
         // a definite failure it can count on — instead of accepted and left hanging, which it could only call indeterminate.
+        var roleStart = Stopwatch.StartNew();
         await role.StartAsync(app.Services, linked.Token);
+        var roleMs = roleStart.ElapsedMilliseconds;
         await app.StartAsync(ct);
         // The harness's evidence that a mutant run really ran the mutant, logged only by the process whose code it
         // changes: a line the mutants command looks for.
         if (options.Mutant is { } mutant && role.Mutants.Contains(mutant))
             log.LogWarning("MUTANT {Mutant}: {Safeguard}", mutant, MutantCatalog.Find(mutant)!.Safeguard);
-        log.LogInformation("{Implementation} {Role} ready on 127.0.0.1:{Port}", options.Implementation, options.Role, options.HttpPort);
+        // How long a restart keeps the service away (its connections refused): the process's start, then the role's
+        // (schema, broker connection, consumers).
+        log.LogInformation("{Implementation} {Role} ready on 127.0.0.1:{Port}, {Ms} ms after the process started ({RoleMs} ms connecting)",
+            options.Implementation, options.Role, options.HttpPort, (long)(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds, roleMs);
         try
         {
             await Task.Delay(Timeout.Infinite, linked.Token);
