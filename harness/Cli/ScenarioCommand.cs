@@ -23,7 +23,7 @@ public static class ScenarioCommand
             Description = $"a scenario under scenarios/ (see 'scenarios') or the path of a .yaml file",
             Arity = ArgumentArity.ZeroOrOne,
         };
-        var all = new Option<bool>("--all") { Description = "run every scenario under scenarios/ in turn (the nightly catalogue; the baseline runs beside the references); exit 1 when any verdict fails" };
+        var all = new Option<bool>("--all") { Description = "run every scenario under scenarios/ in turn (the nightly catalogue); exit 1 when any verdict fails" };
         var impl = new Option<string>("--impl") { Description = $"which implementation to run: {string.Join(", ", ImplementationCatalog.Names)} or all", DefaultValueFactory = _ => "all" };
         impl.Validators.Add(r =>
         {
@@ -107,10 +107,7 @@ public static class ScenarioCommand
                 parse.GetValue(toxiproxy),
                 scenarioName,
                 mutantName,
-                parse.GetValue(proxyAll),
-                // The catalogue is about verdicts: its baseline runs beside the references. A single scenario is read
-                // for its figures: each implementation has the machine to itself.
-                BaselineBeside: runAll);
+                parse.GetValue(proxyAll));
             if (!runAll) return (await RunAsync(scenarios[0], options, ct)).Code;
 
             // One set of servers for the whole catalogue: each scenario gets fresh databases and queues on them.

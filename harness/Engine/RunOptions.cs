@@ -18,8 +18,7 @@ public sealed record RunOptions(
     string? Toxiproxy = null,
     string? ScenarioSource = null,
     string? Mutant = null,
-    bool ProxyAll = false,
-    bool BaselineBeside = false)
+    bool ProxyAll = false)
 {
     /// <summary>The command line that runs the same scenario again: the same orders, the same fault schedule.</summary>
     public string Replay(Scenario scenario)

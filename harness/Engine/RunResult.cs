@@ -40,8 +40,7 @@ public sealed record ImplementationRun(
     string? Error = null,
     IReadOnlyList<string>? Expected = null,
     IReadOnlyList<ParkedMessage>? ParkedMessages = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mutant = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<string>? RanBeside = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mutant = null);
 
 /// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(

@@ -14,8 +14,8 @@ using Dtx.Shared.Sql;
 namespace Dtx.Harness.Engine;
 
 /// <summary>
-/// Runs one scenario against each selected implementation — the references in turn, the baseline beside them — on
-/// the same servers but fresh databases, queues and links, with the same seed — so the same orders — and the same faults. Jepsen's split: the load generator
+/// Runs one scenario against each selected implementation in turn, on the same servers but fresh databases and
+/// queues, with the same seed — so the same orders — and the same faults. Jepsen's split: the load generator
 /// (<see cref="OpenModelLoad"/>) makes the history, the nemesis (faults via the <see cref="Supervisor"/>) breaks
 /// things on a schedule, and the checker judges the history against the databases once everything has healed.
 /// </summary>
@@ -50,63 +50,25 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             say(servers.Description + (shared is null ? "" : " (shared by this command's scenarios)"));
 
             var tag = Guid.NewGuid().ToString("N")[..6];
-            var references = options.Implementations.Where(i => !i.IsBaseline).ToList();
-            var baselines = options.Implementations.Where(i => i.IsBaseline).ToList();
-
-            var spans = new Dictionary<string, (TimeSpan From, TimeSpan To)>();
-            async Task<ImplementationRun> RunOneAsync(IImplementation implementation, bool expectationsApply, bool lowPriority = false)
+            // The baseline last: its expectations apply only beside a reference that really ran.
+            foreach (var implementation in options.Implementations.OrderBy(i => i.IsBaseline))
             {
-                var from = clock.Elapsed;
+                var expectationsApply = options.Mutant is null && (!implementation.IsBaseline
+                    || runs.Any(r => ImplementationCatalog.Find(r.Implementation) is { IsBaseline: false } && r.Verdict is not (Verdict.NotApplicable or Verdict.Error)));
                 try
                 {
                     // A server an earlier run crashed and did not restart (its load failed in the downtime) would
                     // fail this run for that one's sake.
                     await servers.EnsureUpAsync(ct);
-                    return await RunImplementationAsync(scenario, implementation, servers, tag, logDir, expectationsApply, lowPriority, ct);
+                    runs.Add(await RunImplementationAsync(scenario, implementation, servers, tag, logDir, expectationsApply, ct));
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
                     // The servers could not be brought back, or the run's databases not made: this run is an error,
                     // and the others of the scenario still count.
-                    return await ErrorRunAsync(implementation, e, logDir, []);
-                }
-                finally
-                {
-                    lock (spans) spans[implementation.Name] = (from, clock.Elapsed);
+                    runs.Add(await ErrorRunAsync(implementation, e, logDir, []));
                 }
             }
-
-            // With BaselineBeside (scenario --all), the baseline runs at the same time as the references, on its own
-            // databases, queues and links and at low CPU priority, unless the scenario crashes a server they share:
-            // running it alone made the catalogue a third longer. A run that shared the machine says so (ranBeside), since its figures
-            // are then not those of a run alone. Its expectations apply only beside a reference to which a fault
-            // applies (a comparison), never to a mutant, whose run exists to be seen failing.
-            var beside = options.BaselineBeside && references.Count > 0 && !scenario.Faults.Any(f => f is ServerCrash);
-            var besides = beside
-                ? baselines.Select(b => RunOneAsync(b, options.Mutant is null && references.Any(r => !NoFaultApplies(scenario, r, servers)), lowPriority: true)).ToList()
-                : [];
-            try
-            {
-                foreach (var reference in references) runs.Add(await RunOneAsync(reference, options.Mutant is null));
-            }
-            finally
-            {
-                // Never leave a run going on servers that are about to stop.
-                await Task.WhenAll(besides);
-            }
-            foreach (var run in besides) runs.Add(await run);
-            if (!beside)
-            {
-                foreach (var baseline in baselines)
-                    runs.Add(await RunOneAsync(baseline, options.Mutant is null
-                        && runs.Any(r => ImplementationCatalog.Find(r.Implementation) is { IsBaseline: false } && r.Verdict is not (Verdict.NotApplicable or Verdict.Error))));
-            }
-            runs = runs.Select(run => run with
-            {
-                RanBeside = spans.Where(o => o.Key != run.Implementation && spans.TryGetValue(run.Implementation, out var own)
-                        && o.Value.From < own.To && own.From < o.Value.To)
-                    .Select(o => o.Key).Order(StringComparer.Ordinal).ToList() is { Count: > 0 } others ? others : null,
-            }).ToList();
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
                 $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
@@ -141,16 +103,15 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// The scenario's <c>expect</c> applies: always to a reference, to the baseline only beside a reference that really
     /// ran (a comparison), never to a mutant, whose run exists to be seen failing.
     /// </param>
-    /// <param name="lowPriority">Its services run at nice 10: it runs beside the references, and must disturb them least.</param>
     private async Task<ImplementationRun> RunImplementationAsync(Scenario scenario, IImplementation implementation,
-        RunServers servers, string tag, string logDir, bool expectationsApply, bool lowPriority, CancellationToken ct)
+        RunServers servers, string tag, string logDir, bool expectationsApply, CancellationToken ct)
     {
         var (postgres, rabbit, toxiproxy) = (servers.Postgres, servers.Rabbit, servers.Toxiproxy);
-        if (NoFaultApplies(scenario, implementation, servers))
+        var notApplicable = scenario.Faults
+            .Select(plan => (Plan: plan, Why: Nemesis.WhyNotApplicable(plan, implementation, postgres.IsEmbedded, rabbit.IsEmbedded, proxied: true)))
+            .ToList();
+        if (notApplicable.Count > 0 && notApplicable.All(p => p.Why is not null))
         {
-            var notApplicable = scenario.Faults
-                .Select(plan => (Plan: plan, Why: Nemesis.WhyNotApplicable(plan, implementation, postgres.IsEmbedded, rabbit.IsEmbedded, proxied: true)))
-                .ToList();
             // A run without any fault would prove nothing about this scenario: say so instead of spending the time.
             say($"[{implementation.Name}] none of the scenario's faults applies ({notApplicable[0].Why}): not run");
             var skipped = notApplicable.SelectMany(p => p.Plan.At.Select(at =>
@@ -183,7 +144,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var clock = new RunClock();
             var faultLog = new FaultLog();
             Action<string> sayHere = line => say($"[{implementation.Name}] {line}");
-            await using var supervisor = new Supervisor(implementation.Name, clock, logDir, faultLog, sayHere) { LowPriority = lowPriority };
+            await using var supervisor = new Supervisor(implementation.Name, clock, logDir, faultLog, sayHere);
             foreach (var service in implementation.Services)
             {
                 var settings = ServiceSettings(scenario, implementation, service, target, ports[service], links);
@@ -272,11 +233,6 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await CleanUpAsync(servers, prefix, target);
         }
     }
-
-    /// <summary>The scenario has faults and none of them applies to the implementation: a run would prove nothing.</summary>
-    private static bool NoFaultApplies(Scenario scenario, IImplementation implementation, RunServers servers) =>
-        scenario.Faults.Count > 0 && scenario.Faults.All(plan =>
-            Nemesis.WhyNotApplicable(plan, implementation, servers.Postgres.IsEmbedded, servers.Rabbit.IsEmbedded, proxied: true) is not null);
 
     /// <summary>A run that could not complete: its error in the run's log folder, its verdict <c>error</c>.</summary>
     private async Task<ImplementationRun> ErrorRunAsync(IImplementation implementation, Exception e, string logDir, List<string> logs)

@@ -20,22 +20,29 @@ public static class BusinessProbe
     }
 
     /// <summary>
-    /// What the participant parked for manual attention, oldest first, with how many other messages the participant
-    /// applied while each was being retried: a poison message that held its queue back would show none.
+    /// What the participant parked for manual attention, oldest first, with what flowed past each while it was retried:
+    /// how many other messages the participant applied, and the longest time in which it applied none. A poison message
+    /// that held its queue back would show a gap as long as its longest back-off.
     /// </summary>
     public static async Task<IReadOnlyList<ParkedMessage>> ParkedMessagesAsync(RunTarget target, CancellationToken ct)
     {
         await using var orders = Database.Open(target.OrdersDb, "harness-probe");
         await using var read = orders.CreateCommand("""
             SELECT p.message_id, p.order_id, p.reason, p.attempts,
-                   (SELECT count(*) FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at)
+                   (SELECT count(*) FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at),
+                   (SELECT coalesce(max(extract(epoch FROM t - before) * 1000), 0)::float8 FROM (
+                        SELECT t, lag(t) OVER (ORDER BY t) AS before FROM (
+                            SELECT p.first_tried_at AS t UNION ALL SELECT p.parked_at
+                            UNION ALL SELECT i.received_at FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at
+                        ) moments
+                    ) gaps)
             FROM parked_messages p ORDER BY p.parked_at
             """);
         var parked = new List<ParkedMessage>();
         await using var reader = await read.ExecuteReaderAsync(ct);
         while (await reader.ReadAsync(ct))
             parked.Add(new ParkedMessage(reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
-                reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4)));
+                reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4), Math.Round(reader.GetDouble(5), 1)));
         return parked;
     }
 
@@ -47,5 +54,8 @@ public static class BusinessProbe
 }
 
 /// <summary>A message the participant parked for manual attention, as result.json lists it.</summary>
-/// <summary>A parked message; <see cref="AppliedWhileRetried"/> counts the other messages applied between its first try and its parking.</summary>
-public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts, long AppliedWhileRetried = 0);
+/// <summary>
+/// A parked message. Between its first try and its parking, <see cref="AppliedWhileRetried"/> other messages were
+/// applied, and <see cref="LongestStillMs"/> is the longest time in which none was.
+/// </summary>
+public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts, long AppliedWhileRetried = 0, double LongestStillMs = 0);

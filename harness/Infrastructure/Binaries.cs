@@ -12,7 +12,6 @@ internal static class Binaries
 
     public static string Setsid => Require("/usr/bin/setsid", "setsid", "util-linux");
     public static string Setpriv => Require("/usr/bin/setpriv", "setpriv", "util-linux");
-    public static string Nice => Require("/usr/bin/nice", "nice", "coreutils");
     public static string Shell => Require("/bin/sh", "/bin/sh", "dash");
     public static string Bash => Require("/bin/bash", "bash", "bash");
     public static string RabbitMqServer => Require("/usr/lib/rabbitmq/bin/rabbitmq-server", "RabbitMQ", "rabbitmq-server");

@@ -40,8 +40,6 @@ public static class HtmlReport
         html.Append($"<h2 class=\"{Faults.Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Faults.Words.Of(run.Verdict))}</h2>\n");
         foreach (var reason in run.Reasons ?? []) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
         if (run.Error is not null) html.Append($"<p class=\"error\">{E(run.Error)}</p>\n");
-        if (run.RanBeside is { Count: > 0 } beside)
-            html.Append($"<p class=\"reason\">ran at the same time as {E(string.Join(", ", beside))} (scenario --all): its speed figures are not those of a run alone</p>\n");
         html.Append("<table><tr><th>invariant</th><th>ok</th><th>violations</th><th>examples</th><th>meaning</th></tr>\n");
         foreach (var i in run.Invariants)
         {
@@ -52,9 +50,9 @@ public static class HtmlReport
         html.Append("</table>\n");
         if (run.ParkedMessages is { Count: > 0 } parked)
         {
-            html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th><th>other messages applied while it was retried</th></tr>\n");
+            html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th><th>other messages applied while it was retried</th><th>longest time none was (ms)</th></tr>\n");
             foreach (var p in parked)
-                html.Append($"<tr><td><code>{E(p.MessageId ?? "")}</code></td><td><code>{E(p.OrderId ?? "")}</code></td><td>{E(p.Reason)}</td><td>{p.Attempts}</td><td>{p.AppliedWhileRetried}</td></tr>\n");
+                html.Append($"<tr><td><code>{E(p.MessageId ?? "")}</code></td><td><code>{E(p.OrderId ?? "")}</code></td><td>{E(p.Reason)}</td><td>{p.Attempts}</td><td>{p.AppliedWhileRetried}</td><td>{p.LongestStillMs:0}</td></tr>\n");
             html.Append("</table>\n");
         }
 

@@ -9,14 +9,11 @@ namespace Dtx.Harness.Services;
 /// </summary>
 public static class ServiceLauncher
 {
-    /// <param name="lowPriority">Run it at nice 10. nice execs the program without forking, so the pid is still the service's.</param>
-    public static ChildProcess Start(string implementation, string role, IReadOnlyDictionary<string, string> options, string logPath, bool lowPriority = false)
+    public static ChildProcess Start(string implementation, string role, IReadOnlyDictionary<string, string> options, string logPath)
     {
         var harnessDll = typeof(ServiceLauncher).Assembly.Location;
         IEnumerable<string> args = ["exec", harnessDll, "service", implementation, role, .. ServiceOptions.ToArgs(options)];
-        return lowPriority
-            ? ChildProcess.Start(Binaries.Nice, ["-n", "10", DotnetHost(), .. args], logPath)
-            : ChildProcess.Start(DotnetHost(), args, logPath);
+        return ChildProcess.Start(DotnetHost(), args, logPath);
     }
 
     private static string DotnetHost()

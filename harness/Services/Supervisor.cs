@@ -55,12 +55,6 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
 
     public string Implementation => implementation;
 
-    /// <summary>
-    /// Starts (and restarts) every service at nice 10: a run beside another one (the baseline beside the references in
-    /// scenario --all) takes the CPU the other leaves, so that sharing the machine disturbs the run that matters least.
-    /// </summary>
-    public bool LowPriority { get; init; }
-
     public IEnumerable<string> Roles => _services.Select(s => s.Role);
 
     public Uri UrlOf(string service) => Find(service).Url;
@@ -212,7 +206,7 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
             // would turn one crash into a crash loop on the message that is redelivered to it.
             var settings = _launches++ == 0 ? options : options.Where(kv => kv.Key != "failpoints").ToDictionary();
             _logOffset = LogFile.Length(LogPath);
-            _process = ServiceLauncher.Start(owner.Implementation, role, settings, LogPath, owner.LowPriority);
+            _process = ServiceLauncher.Start(owner.Implementation, role, settings, LogPath);
             var deadline = DateTime.UtcNow + HealthPatience;
             while (true)
             {

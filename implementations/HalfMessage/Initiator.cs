@@ -119,7 +119,7 @@ public sealed class Initiator : IServiceRole
                 _ => Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" }),
             };
         }
-        await failpoints.HitAsync(AfterCommit, ct);
+        await failpoints.HitAsync(AfterCommit, CancellationToken.None); // a delay here must not be cut short by the client leaving either
         await broker.TryResolveAsync(txId, commit: true, log, CancellationToken.None);
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
     }

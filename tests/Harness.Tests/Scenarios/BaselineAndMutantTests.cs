@@ -73,16 +73,13 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-dw-" + Guid.NewGuid().ToString("N")[..8]);
         var scenario = ShortCrashAfterCommit();
-        // Beside, as scenario --all runs it: at the same time as the reference, each saying it shared the machine.
         var options = new RunOptions([new LocalTableImplementation(), new DualWriteImplementation()], Seed: 5, Rate: null, Duration: null,
-            reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false, BaselineBeside: true);
+            reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
 
         var result = await new ScenarioRunner(options, output.WriteLine).RunAsync(scenario, default);
 
         Assert.Equal(Verdict.Pass, result.Runs[0].Verdict);
-        Assert.Equal(["dual-write"], result.Runs[0].RanBeside);
         var baseline = result.Runs[1];
-        Assert.Equal(["local-table"], baseline.RanBeside);
         Assert.Equal(Verdict.FailedAsExpected, baseline.Verdict);
         Assert.Equal([Checker.NoLostOrder], baseline.Expected);
         Assert.Contains(baseline.Reasons, r => r.StartsWith("as expected: no-lost-order violated", StringComparison.Ordinal));
