@@ -101,7 +101,7 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
     /// was sent) or a 4xx the initiator gives before committing anything. A timeout, a reset after sending, or a
     /// 5xx may hide a commit, so it is Info: indeterminate, and the checker accepts all or nothing for it.
     /// </summary>
-    private static async Task<(OpType, string?)> ClassifyAsync(Func<Task<HttpResponseMessage>> send)
+    public static async Task<(OpType Type, string? Detail)> ClassifyAsync(Func<Task<HttpResponseMessage>> send)
     {
         try
         {
@@ -122,6 +122,13 @@ public sealed class OpenModelLoad(LoadPlan plan, IReadOnlyList<PlaceOrder> order
         catch (HttpRequestException e)
         {
             return (OpType.Info, e.HttpRequestError + ": " + e.Message);
+        }
+        catch (Exception e) when (e is SocketException or IOException)
+        {
+            // Not every socket error comes wrapped: a connection the crashing initiator accepted and dropped at once
+            // surfaced as a bare SocketException ("Transport endpoint is not connected") and ended the whole run in
+            // an error. Whatever it was, this request's fate is unknown to the client.
+            return (OpType.Info, e.GetType().Name + ": " + e.Message);
         }
         catch (OperationCanceledException)
         {

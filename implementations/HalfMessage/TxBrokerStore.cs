@@ -40,7 +40,7 @@ public static partial class TxBrokerStore
             times_parked      int NOT NULL DEFAULT 0,
             next_check_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
             -- Dispatch: set to "due now" in the same statement that commits, so "committed" and "to dispatch"
-            -- cannot be separated by a crash (RocketMQ can lose the op record after the real-topic write, §1.6).
+            -- cannot be separated by a crash (RocketMQ can lose the op record after the real-topic write; docs/comparison.md).
             dispatch_due_at      timestamptz,
             dispatch_lease_until timestamptz,
             dispatch_attempts    int NOT NULL DEFAULT 0,
