@@ -27,16 +27,23 @@ public static class BusinessProbe
     public static async Task<IReadOnlyList<ParkedMessage>> ParkedMessagesAsync(RunTarget target, CancellationToken ct)
     {
         await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        // One window per parked message, from its first try to its parking: the other messages applied in it, and the
+        // longest gap between consecutive moments (the window's two ends and each application).
         await using var read = orders.CreateCommand("""
-            SELECT p.message_id, p.order_id, p.reason, p.attempts,
-                   (SELECT count(*) FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at),
-                   (SELECT coalesce(max(extract(epoch FROM t - before) * 1000), 0)::float8 FROM (
-                        SELECT t, lag(t) OVER (ORDER BY t) AS before FROM (
-                            SELECT p.first_tried_at AS t UNION ALL SELECT p.parked_at
-                            UNION ALL SELECT i.received_at FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at
-                        ) moments
-                    ) gaps)
-            FROM parked_messages p ORDER BY p.parked_at
+            SELECT p.message_id, p.order_id, p.reason, p.attempts, w.applied, w.longest_still_ms
+            FROM parked_messages p
+            CROSS JOIN LATERAL (
+                SELECT count(*) FILTER (WHERE applied) AS applied,
+                       coalesce(max(extract(epoch FROM t - before) * 1000), 0)::float8 AS longest_still_ms
+                FROM (
+                    SELECT t, applied, lag(t) OVER (ORDER BY t) AS before FROM (
+                        SELECT p.first_tried_at AS t, false AS applied
+                        UNION ALL SELECT p.parked_at, false
+                        UNION ALL SELECT i.received_at, true FROM inbox i WHERE i.received_at > p.first_tried_at AND i.received_at < p.parked_at
+                    ) moments
+                ) gaps
+            ) w
+            ORDER BY p.parked_at
             """);
         var parked = new List<ParkedMessage>();
         await using var reader = await read.ExecuteReaderAsync(ct);
@@ -53,9 +60,9 @@ public static class BusinessProbe
     }
 }
 
-/// <summary>A message the participant parked for manual attention, as result.json lists it.</summary>
 /// <summary>
-/// A parked message. Between its first try and its parking, <see cref="AppliedWhileRetried"/> other messages were
-/// applied, and <see cref="LongestStillMs"/> is the longest time in which none was.
+/// A message the participant parked for manual attention, as result.json lists it. Between its first try and its
+/// parking, <see cref="AppliedWhileRetried"/> other messages were applied, and <see cref="LongestStillMs"/> is the
+/// longest time in which none was.
 /// </summary>
 public sealed record ParkedMessage(string? MessageId, string? OrderId, string Reason, int Attempts, long AppliedWhileRetried = 0, double LongestStillMs = 0);

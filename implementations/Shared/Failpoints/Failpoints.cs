@@ -8,9 +8,9 @@ namespace Dtx.Shared.Failpoints;
 public sealed class FailpointException(string name) : Exception($"failpoint {name} injected an error");
 
 /// <summary>
-/// The named steps of one service. Each protocol step calls <see cref="HitAsync"/> with its step role's name
-/// (each implementation README's sequence diagram is labelled with them); the harness arms them from outside through the service's control
-/// endpoint. Unarmed, a hit costs one dictionary lookup and a counter increment.
+/// The named steps of one service. Each protocol step calls <see cref="HitAsync"/> with its step role's name (each
+/// implementation README's sequence diagram is labelled with them); the harness arms them from outside through the
+/// service's control endpoint. Unarmed, a hit costs one dictionary lookup and a counter increment.
 /// </summary>
 public sealed class Failpoints(ILogger<Failpoints> log)
 {
