@@ -30,9 +30,10 @@ public static class Program
         };
         // Piped into a file or a CI log, Spectre assumes 80 columns and wraps every table cell into slivers.
         if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = 200;
-        var parse = root.Parse(args);
+        // No response files: '@path' would read any path (a folder, a device) before a single option is checked.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
-            return BadInput(parse.Errors[0].Message);
+            return BadInput(ParseErrors(parse));
 
         // Ctrl+C, SIGTERM and SIGHUP cancel the run, which then stops its services and servers in order. The
         // default handling would end the process at once and leave PostgreSQL and RabbitMQ behind.
@@ -48,6 +49,18 @@ public static class Program
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Cancel);
         using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Cancel);
         return await parse.InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, cancel.Token);
+    }
+
+    /// <summary>
+    /// Every parse error in one line, the telling ones first: for <c>harness bogus</c> the parser's first error is
+    /// "Required command was not provided", which hides the word it did not know.
+    /// </summary>
+    private static string ParseErrors(ParseResult parse)
+    {
+        var messages = parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct().ToList();
+        var missingCommand = messages.Remove("Required command was not provided");
+        if (missingCommand) messages.Add("give a command: scenario, mutants, bench, scenarios or proxy (--help shows them)");
+        return string.Join("; ", messages);
     }
 
     /// <summary>Bad input: one line on stderr, exit code 2, never a stack trace.</summary>
@@ -90,7 +103,14 @@ public static class Program
     {
         if (ImplementationCatalog.Role(implementation, role) is not { } serviceRole)
             return BadInput($"no service role '{role}' in implementation '{implementation}'");
-        // The host stops on SIGTERM by itself (the supervisor's polite stop); nothing else cancels a service.
-        return await ServiceHost.RunAsync(serviceRole, ServiceOptions.Parse(implementation, role, rest), CancellationToken.None);
+        try
+        {
+            // The host stops on SIGTERM by itself (the supervisor's polite stop); nothing else cancels a service.
+            return await ServiceHost.RunAsync(serviceRole, ServiceOptions.Parse(implementation, role, rest), CancellationToken.None);
+        }
+        catch (ServiceOptionException e)
+        {
+            return BadInput(e.Message);
+        }
     }
 }

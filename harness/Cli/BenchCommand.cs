@@ -50,6 +50,9 @@ public static class BenchCommand
             // A step too short for its rate sends no order at all, and an empty step would look sustained.
             if (parse.GetValue(startRate) * parse.GetValue(step).TotalSeconds < MinRequestsPerStep)
                 return Program.BadInput($"--start-rate × --step offers {parse.GetValue(startRate) * parse.GetValue(step).TotalSeconds:0.#} orders a step; a step needs at least {MinRequestsPerStep}");
+            // The measured rate is at least --start-rate, and half of it is measured too.
+            if (parse.GetValue(startRate) / 2 * parse.GetValue(measure).TotalSeconds < MinRequestsPerStep)
+                return Program.BadInput($"--start-rate ÷ 2 × --measure offers {parse.GetValue(startRate) / 2 * parse.GetValue(measure).TotalSeconds:0.#} orders to measure; a measurement needs at least {MinRequestsPerStep}");
             var longest = parse.GetValue(maxRate) * Math.Max(parse.GetValue(step).TotalSeconds, parse.GetValue(measure).TotalSeconds);
             if (longest > MaxRequestsPerStep)
                 return Program.BadInput($"--max-rate × the longer of --step and --measure offers {longest:N0} orders a step; at most {MaxRequestsPerStep:N0}");

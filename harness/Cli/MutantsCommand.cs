@@ -35,6 +35,9 @@ public static class MutantsCommand
         {
             var chosen = MutantCatalog.All.ToList();
             var names = (parse.GetValue(only) ?? []).SelectMany(n => n.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            // "--only ''" naming nothing must not quietly mean every mutant: a 15-minute run nobody asked for.
+            if (names.Count == 0 && parse.GetResult(only) is { Implicit: false })
+                return Program.BadInput($"--only: name at least one mutant; known: {string.Join(", ", MutantCatalog.All.Select(m => m.Name))}");
             if (names.Count > 0)
             {
                 if (names.FirstOrDefault(n => MutantCatalog.Find(n) is null) is { } unknown)

@@ -108,6 +108,9 @@ public static class ScenarioCommand
                 scenarioName,
                 mutantName,
                 parse.GetValue(proxyAll));
+            // Before any server starts: with --all, the last scenario's problem would otherwise show half an hour in.
+            if (scenarios.Select(s => ScenarioRunner.Problem(s, options)).FirstOrDefault(p => p is not null) is { } problem)
+                return Program.BadInput(problem);
             if (!runAll) return (await RunAsync(scenarios[0], options, ct)).Code;
 
             // One set of servers for the whole catalogue: each scenario gets fresh databases and queues on them.
@@ -228,8 +231,8 @@ public static class ScenarioCommand
         amqp.Validators.Add(r =>
         {
             var value = r.GetValueOrDefault<string?>();
-            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps"))
-                r.AddError($"--amqp: '{value}' is not an amqp:// URI");
+            if (value is not null && !(Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme is "amqp" or "amqps" && uri.Host.Length > 0))
+                r.AddError($"--amqp: '{value}' is not an amqp:// URI with a host, e.g. amqp://guest:guest@127.0.0.1:5672/");
         });
         return amqp;
     }
@@ -269,6 +272,8 @@ public static class ReportsFolder
     /// <summary>Null when run folders can be made in <paramref name="folder"/>; otherwise why not, in one line. Checked before any server starts.</summary>
     public static string? Unwritable(string folder)
     {
+        if (string.IsNullOrWhiteSpace(folder)) return "no folder given";
+        if (folder.Any(char.IsControl)) return "a folder name cannot hold control characters";
         try
         {
             Directory.CreateDirectory(folder);

@@ -29,12 +29,11 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// <param name="shared">Servers started once for several scenarios (<c>scenario --all</c>, <c>mutants</c>); without them the run starts its own.</param>
     public async Task<ScenarioResult> RunAsync(Scenario scenario, CancellationToken ct, RunServers? shared = null)
     {
-        scenario = ApplyOverrides(scenario);
-        // --rate and --duration can make a sane file insane: say so before anything starts.
-        if (ScenarioFile.CheckTimes(scenario) is { } problem) throw new ScenarioException($"{scenario.Name} with these options: {problem}");
+        if (Problem(scenario, options) is { } problem) throw new ScenarioException(problem);
+        scenario = ApplyOverrides(scenario, options);
         var startedAt = DateTimeOffset.UtcNow;
         var runId = startedAt.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
-        RunDirectory = UniqueDirectory(Path.Combine(options.ReportsRoot, $"{runId}-{scenario.Name}"));
+        RunDirectory = UniqueDirectory(Path.Combine(options.ReportsRoot, $"{runId}-{Slug(scenario.Name)}"));
         var logDir = Directory.CreateDirectory(Path.Combine(RunDirectory, "logs")).FullName;
         var clock = System.Diagnostics.Stopwatch.StartNew();
 
@@ -87,7 +86,24 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// <summary>A private work folder for embedded servers' data, deleted with them.</summary>
     public static string TempFolder(string runId) => Path.Combine(Path.GetTempPath(), $"dtx-{runId}-{Guid.NewGuid():N}"[..32]);
 
-    private Scenario ApplyOverrides(Scenario scenario) => scenario with
+    /// <summary>
+    /// What is wrong with the scenario under this command's <c>--rate</c> and <c>--duration</c> (they can make a sane
+    /// file insane), or null: checked for every scenario before any server starts.
+    /// </summary>
+    public static string? Problem(Scenario scenario, RunOptions options) =>
+        ScenarioFile.CheckTimes(ApplyOverrides(scenario, options)) is { } problem ? $"{scenario.Name} with these options: {problem}" : null;
+
+    /// <summary>
+    /// The scenario's name as part of a folder name: letters, digits, '.', '_' and '-' kept, anything else a '-'. A
+    /// name is free text, and one with '/' or '..' would otherwise put the run outside --reports.
+    /// </summary>
+    public static string Slug(string name)
+    {
+        var slug = new string([.. name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '-')]).Trim('.', '-');
+        return slug.Length == 0 ? "scenario" : slug[..Math.Min(slug.Length, 60)];
+    }
+
+    private static Scenario ApplyOverrides(Scenario scenario, RunOptions options) => scenario with
     {
         // The chaos drawn for this seed becomes ordinary faults: reported, judged and replayed like the file's own.
         Faults = scenario.FaultsFor(options.Seed),

@@ -19,6 +19,9 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
 
     private static readonly string[] Services = ["initiator", "participant", "txbroker"];
 
+    /// <summary>The closest two drawn faults may come: each one's effect lasts at most three seconds, plus a restart.</summary>
+    public static readonly TimeSpan MinSpacing = TimeSpan.FromSeconds(3);
+
     private static readonly string[] Links =
     [
         "initiator-postgres", "initiator-rabbitmq", "participant-postgres", "participant-rabbitmq", "initiator-txbroker",
@@ -34,7 +37,7 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
     {
         var random = new Random(seed);
         var step = (To - From) / Math.Max(1, Count - 1);
-        var short3 = TimeSpan.FromSeconds(3);
+        var short3 = MinSpacing;
         var plans = new List<FaultPlan>();
         for (var i = 0; i < Count; i++)
         {

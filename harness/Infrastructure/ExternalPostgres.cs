@@ -56,7 +56,8 @@ internal sealed class ExternalPostgres : PostgresServer
         {
             return $"'{connectionString}' is not a PostgreSQL connection string of key=value pairs, {Example}";
         }
-        return string.IsNullOrWhiteSpace(builder.Host) ? $"the PostgreSQL connection string names no Host, {Example}" : null;
+        if (string.IsNullOrWhiteSpace(builder.Host)) return $"the PostgreSQL connection string names no Host, {Example}";
+        return builder.Port is < 1 or > 65535 ? $"the PostgreSQL connection string's Port must be from 1 to 65535, not {builder.Port}" : null;
     }
 
     private static Exception Innermost(Exception e) => e.InnerException is null ? e : Innermost(e.InnerException);

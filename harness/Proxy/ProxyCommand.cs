@@ -11,10 +11,11 @@ public static class ProxyCommand
         {
             server = await ToxiproxyServer.StartAsync(listen, ct);
         }
-        catch (Exception e) when (e is ArgumentException or IOException)
+        catch (Exception e) when (e is ArgumentException or IOException or System.Net.Sockets.SocketException)
         {
-            Console.Error.WriteLine($"proxy: cannot listen on '{listen}': {e.Message}");
-            return 2;
+            // An address of another machine, or a port taken: bad input like any other.
+            var why = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "") : e.Message;
+            return Program.BadInput($"--listen: cannot listen on '{listen}': {why}");
         }
         catch (OperationCanceledException)
         {

@@ -37,6 +37,11 @@ public static class ScenarioFile
         string text;
         try
         {
+            // A scenario is a small regular file. A device (/dev/zero) or a named pipe reports no length, and reading
+            // one would never end or would fill the memory: it is refused before it is opened.
+            var length = new FileInfo(path).Length;
+            if (length == 0) throw new ScenarioException($"scenario {path} is empty or not a regular file");
+            if (length > MaxFileBytes) throw new ScenarioException($"scenario {path} is {length:N0} bytes; a scenario file may have at most {MaxFileBytes:N0}");
             text = File.ReadAllText(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -46,8 +51,16 @@ public static class ScenarioFile
         return Parse(text, Path.GetFileName(path));
     }
 
+    /// <summary>The largest scenario file read: the catalogue's are about 2 KB.</summary>
+    public const int MaxFileBytes = 1 << 20;
+
+    /// <summary>How deep YAML may nest: a scenario needs four levels; YamlDotNet's recursion would overflow the stack long before a million.</summary>
+    private const int MaxDepth = 32;
+
     public static Scenario Parse(string yaml, string source)
     {
+        if (yaml.Length > MaxFileBytes) throw new ScenarioException($"{source}: {yaml.Length:N0} characters; a scenario may have at most {MaxFileBytes:N0}");
+        if (NestingDepth(yaml, source) > MaxDepth) throw new ScenarioException($"{source}: nested more than {MaxDepth} levels deep; a scenario needs four");
         var stream = new YamlStream();
         try
         {
@@ -65,20 +78,20 @@ public static class ScenarioFile
         var protocol = root.Child("protocol", ProtocolFields);
         var drain = root.Child("drain", DrainFields);
         var scenario = new Scenario(
-            root.Required("name"),
+            Name(root),
             root.Text("description") ?? "",
             new LoadPlan(
                 load.Positive("rate", 40),
                 load.Duration("duration", "20s"),
                 load.Duration("requestTimeout", "5s"),
                 load.Share("minCreatedShare", LoadPlan.DefaultMinCreatedShare),
-                load.Count("retries", 0, min: 0),
+                load.Count("retries", 0, min: 0, max: 20),
                 load.Duration("retryBackoff", "1s")),
             new BusinessPlan(
-                business.Count("skus", 8),
-                business.Count("stockPerSku", 300),
-                business.Count("customers", 40),
-                business.Count("maxQty", 3),
+                business.Count("skus", 8, min: 1, max: 100_000),
+                business.Count("stockPerSku", 300, min: 1, max: 1_000_000_000),
+                business.Count("customers", 40, min: 1, max: 1_000_000),
+                business.Count("maxQty", 3, min: 1, max: 1_000),
                 business.Fraction("refuseShare", 0.1)),
             new ProtocolTiming(
                 protocol.Duration("replyTimeout", "4s"),
@@ -86,7 +99,7 @@ public static class ScenarioFile
                 protocol.Duration("pollInterval", "250ms"),
                 protocol.Duration("txTimeout", "2s"),
                 protocol.Duration("checkInterval", "1s"),
-                protocol.Count("maxChecks", 10)),
+                protocol.Count("maxChecks", 10, min: 1, max: 1_000)),
             root.Sections("faults", FaultFields).Select(Fault).ToList(),
             drain.Duration("deadline", "60s"))
         {
@@ -95,6 +108,41 @@ public static class ScenarioFile
         };
         if (CheckTimes(scenario) is { } problem) throw new ScenarioException($"{source}: {problem}");
         return scenario;
+    }
+
+    /// <summary>
+    /// The name is free text (it becomes part of a run folder's name only through <c>RunFolder.Slug</c>), but short
+    /// and printable: it heads every console line and report.
+    /// </summary>
+    private static string Name(Section root)
+    {
+        var name = root.Required("name");
+        if (name.Length > 100) throw root.Fail("name", $"is {name.Length} characters long; at most 100");
+        if (name.Any(char.IsControl)) throw root.Fail("name", "must not contain control characters (a tab, a new line, NUL)");
+        return name;
+    }
+
+    /// <summary>
+    /// How deep the YAML nests, read as a stream of parser events (no recursion): loading a document into a tree
+    /// recurses once per level, and a small file of nested brackets would overflow the stack, which no catch can stop.
+    /// </summary>
+    private static int NestingDepth(string yaml, string source)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(yaml));
+        int depth = 0, deepest = 0;
+        try
+        {
+            while (parser.MoveNext() && deepest <= MaxDepth)
+            {
+                if (parser.Current is YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart) deepest = Math.Max(deepest, ++depth);
+                else if (parser.Current is YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd) depth--;
+            }
+        }
+        catch (YamlException e)
+        {
+            throw new ScenarioException($"{source}:{e.Start.Line}: not valid YAML: {(e.InnerException ?? e).Message}");
+        }
+        return deepest;
     }
 
     /// <summary>The most requests one run may make: past this the orders alone would not fit in memory.</summary>
@@ -118,11 +166,15 @@ public static class ScenarioFile
         return null;
     }
 
-    /// <summary><c>chaos: { faults: 6, from: 2s, to: 16s }</c>: that many faults of every kind, drawn from the seed.</summary>
+    /// <summary><c>chaos: { faults: 6, from: 2s, to: 17s }</c>: that many faults of every kind, drawn from the seed.</summary>
     private static ChaosPlan Chaos(Section chaos)
     {
-        var plan = new ChaosPlan(chaos.Count("faults", 6), chaos.Duration("from", "2s", allowZero: true), chaos.Duration("to", "16s"));
-        return plan.To > plan.From ? plan : throw chaos.Fail("to", "must come after chaos.from");
+        var plan = new ChaosPlan(chaos.Count("faults", 6, min: 1, max: 1_000), chaos.Duration("from", "2s", allowZero: true), chaos.Duration("to", "17s"));
+        if (plan.To <= plan.From) throw chaos.Fail("to", "must come after chaos.from");
+        // The draw's promise: one fault's effect is over before the next begins.
+        var fit = 1 + (int)((plan.To - plan.From) / ChaosPlan.MinSpacing);
+        return plan.Count <= fit ? plan
+            : throw chaos.Fail("faults", $"({plan.Count}) between {plan.From.TotalSeconds:0.###}s and {plan.To.TotalSeconds:0.###}s would come less than {ChaosPlan.MinSpacing.TotalSeconds:0}s apart; at most {fit} fit");
     }
 
     /// <summary><c>expect: { half-message: [no-lost-order, converged] }</c>: the violations a run of that implementation should show.</summary>
@@ -252,12 +304,13 @@ public static class ScenarioFile
             return value > 0 ? value : throw Fail(field, $"must be a positive number, not {Text(field)}");
         }
 
-        public int Count(string field, int fallback, int min = 1)
+        /// <summary>A whole number from <paramref name="min"/> to <paramref name="max"/>: every count sizes something the run builds.</summary>
+        public int Count(string field, int fallback, int min, int max)
         {
             var value = Number(field, fallback);
-            return value >= min && value <= int.MaxValue && value == Math.Floor(value)
+            return value >= min && value <= max && value == Math.Floor(value)
                 ? (int)value
-                : throw Fail(field, $"must be a whole number of at least {min}, not {Text(field)}");
+                : throw Fail(field, $"must be a whole number from {min} to {max:N0}, not {Text(field)}");
         }
 
         /// <summary>A share above zero and at most one: zero would switch the check it feeds off.</summary>

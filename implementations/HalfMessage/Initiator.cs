@@ -46,7 +46,7 @@ public sealed class Initiator : IServiceRole
         _rollbackSentAsCommit = options.IsMutant(MutantCatalog.RollbackSentAsCommit);
         services.AddSingleton(Database.Open(options.Database, "half-message-initiator"));
         services.AddSingleton(QueueNames.For(options));
-        services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, options.AdvertisedUrl));
+        services.AddSingleton(new TxBrokerClient(options.HttpUrl("txbroker"), ProducerGroup, options.AdvertisedUrl));
     }
 
     public void MapEndpoints(WebApplication app)

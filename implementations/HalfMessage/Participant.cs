@@ -34,7 +34,7 @@ public sealed class Participant : IServiceRole
         services.AddSingleton(Database.Open(options.Database, "half-message-participant"));
         services.AddSingleton(QueueNames.For(options));
         services.AddSingleton(new CustomerPolicy(options.RefuseShare));
-        services.AddSingleton(new TxBrokerClient(new Uri(options.Required("txbroker")), ProducerGroup, options.AdvertisedUrl));
+        services.AddSingleton(new TxBrokerClient(options.HttpUrl("txbroker"), ProducerGroup, options.AdvertisedUrl));
     }
 
     public void MapEndpoints(WebApplication app) => CheckBack.Map(app);

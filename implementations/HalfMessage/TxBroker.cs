@@ -67,13 +67,12 @@ public sealed class TxBroker : IServiceRole
                 // transactionCheckInterval (30 s since 5.1.1): the time between two checks of one transaction.
                 CheckInterval: options.Duration("check-interval", "30s"),
                 // transactionCheckMax: checks per round before the transaction needs attention.
-                MaxChecks: int.Parse(options.Optional("max-checks") ?? "15", NumberStyles.None, CultureInfo.InvariantCulture),
+                MaxChecks: options.Int("max-checks", 15, min: 1, max: 1_000),
                 // RocketMQ sends the check one-way with a 10 ms timeout and never learns whether it arrived (#1694).
                 CheckRequestTimeout: options.Duration("check-request-timeout", "3s"),
                 ScanInterval: options.Duration("scan-interval", "500ms"),
                 Lease: options.Lease,
                 PollInterval: options.PollInterval);
-            if (settings.MaxChecks < 1) throw new ArgumentException("--max-checks must be at least 1");
             return settings;
         }
     }

@@ -19,8 +19,9 @@ public static class ServiceHost
 {
     public static async Task<int> RunAsync(IServiceRole role, ServiceOptions options, CancellationToken ct)
     {
+        options.Validate();
         if (options.Mutant is { } name && MutantCatalog.Find(name)?.Implementation != options.Implementation)
-            throw new ArgumentException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", MutantCatalog.Of(options.Implementation).Select(m => m.Name))}");
+            throw new ServiceOptionException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", MutantCatalog.Of(options.Implementation).Select(m => m.Name))}");
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.HttpPort));
         builder.Logging.ClearProviders();
@@ -40,7 +41,14 @@ public static class ServiceHost
         await using var app = builder.Build();
         var failpoints = app.Services.GetRequiredService<Failpoints.Failpoints>();
         failpoints.Declare([.. role.Failpoints]);
-        ArmFromOptions(failpoints, options.Failpoints);
+        try
+        {
+            ArmFromOptions(failpoints, options.Failpoints);
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new ServiceOptionException($"--failpoints: {e.Message}");
+        }
         // Counts the protocol's requests (prepare, commit, check-back, orders), not the harness's control requests.
         app.Use((context, next) =>
         {

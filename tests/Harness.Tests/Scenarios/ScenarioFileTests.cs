@@ -38,13 +38,13 @@ public sealed class ScenarioFileTests
     [Fact]
     public void Chaos_draws_the_same_faults_for_the_same_seed_and_others_for_another()
     {
-        var scenario = ScenarioFile.Parse("name: c\nchaos: { faults: 8, from: 2s, to: 16s }", "c.yaml");
+        var scenario = ScenarioFile.Parse("name: c\nload: { duration: 25s }\nchaos: { faults: 8, from: 2s, to: 23s }", "c.yaml");
         string Schedule(int seed) => string.Join(" | ", scenario.FaultsFor(seed).Select(f => $"{f.At[0].TotalSeconds} {f.Kind} {f.Target}"));
 
         Assert.Equal(8, scenario.FaultsFor(1).Count);
         Assert.Equal(Schedule(1), Schedule(1));
         Assert.NotEqual(Schedule(1), Schedule(2));
-        Assert.Equal([2, 4, 6, 8, 10, 12, 14, 16], scenario.FaultsFor(1).Select(f => f.At[0].TotalSeconds));
+        Assert.Equal([2, 5, 8, 11, 14, 17, 20, 23], scenario.FaultsFor(1).Select(f => f.At[0].TotalSeconds));
         // Over many seeds every kind comes up.
         var kinds = Enumerable.Range(0, 50).SelectMany(scenario.FaultsFor).Select(f => f.Kind).ToHashSet();
         Assert.Superset(new HashSet<Dtx.Harness.Faults.FaultKind> { Dtx.Harness.Faults.FaultKind.Crash, Dtx.Harness.Faults.FaultKind.Delay, Dtx.Harness.Faults.FaultKind.Pause,
@@ -79,7 +79,11 @@ public sealed class ScenarioFileTests
     [InlineData("name: [x, y]", "name must be a single value")]
     [InlineData("name: x\nload: [1, 2]", "load must be a mapping of fields")]
     [InlineData("name: x\nload: { rate: 5", "f.yaml:3: not valid YAML")]
-    [InlineData("name: x\nload: { retries: -1 }", "load.retries must be a whole number of at least 0")]
+    [InlineData("name: x\nload: { retries: -1 }", "load.retries must be a whole number from 0 to 20")]
+    [InlineData("name: x\nbusiness: { skus: 2147483647 }", "business.skus must be a whole number from 1 to 100,000")]
+    [InlineData("name: x\nchaos: { faults: 1000, from: 1s, to: 2s }", "chaos.faults (1000) between 1s and 2s would come less than 3s apart; at most 1 fit")]
+    [InlineData("name: \"a\\tb\"", "name must not contain control characters")]
+    [InlineData("name: x\ndescription: " + Deep, "nested more than 32 levels deep")]
     [InlineData("name: x\nexpect: { dual-writ: [no-lost-order] }", "expect.dual-writ is not a field here; allowed: local-table, half-message")]
     [InlineData("name: x\nexpect: { half-message: [no-lost-orders] }", "'no-lost-orders' is not one; allowed: no-lost-order")]
     [InlineData("name: x\nfaults: [ { kind: message-loss, target: inbox, at: [1s] } ]", "'inbox' is not a queue; allowed: orders, replies")]
@@ -113,4 +117,43 @@ public sealed class ScenarioFileTests
         Assert.DoesNotContain("System.", error.Message);
         Assert.DoesNotContain("Exception", error.Message);
     }
+
+    // Flow brackets nested deeper than any scenario needs, each level a few bytes: a small file that would overflow
+    // the YAML loader's stack (a crash no catch can stop) if it were loaded.
+    private const string Deep = "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]";
+
+    [Fact]
+    public void A_name_too_long_for_a_heading_is_refused()
+    {
+        var error = Assert.Throws<ScenarioException>(() => ScenarioFile.Parse($"name: {new string('n', 101)}", "f.yaml"));
+        Assert.Contains("name is 101 characters long; at most 100", error.Message);
+    }
+
+    [Fact]
+    public void A_device_an_empty_file_or_a_huge_file_is_refused_before_it_is_read()
+    {
+        var empty = Path.GetTempFileName();
+        var huge = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(huge, "name: x\n" + new string('#', ScenarioFile.MaxFileBytes));
+            // /dev/zero would never end and fill the memory; a named pipe would wait forever for a writer.
+            Assert.Contains("is empty or not a regular file", Assert.Throws<ScenarioException>(() => ScenarioFile.Load("/dev/zero")).Message);
+            Assert.Contains("is empty or not a regular file", Assert.Throws<ScenarioException>(() => ScenarioFile.Load(empty)).Message);
+            Assert.Contains("a scenario file may have at most 1,048,576", Assert.Throws<ScenarioException>(() => ScenarioFile.Load(huge)).Message);
+        }
+        finally
+        {
+            File.Delete(empty);
+            File.Delete(huge);
+        }
+    }
+
+    [Theory]
+    [InlineData("crash-after-commit", "crash-after-commit")]
+    [InlineData("<script>alert(1)</script>", "script-alert-1---script")]
+    [InlineData("../../../etc/x", "etc-x")]
+    [InlineData("///", "scenario")]
+    public void A_run_folder_takes_a_safe_form_of_the_name(string name, string folder) =>
+        Assert.Equal(folder, Dtx.Harness.Engine.ScenarioRunner.Slug(name));
 }
