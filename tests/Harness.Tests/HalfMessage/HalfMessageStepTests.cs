@@ -113,6 +113,25 @@ public sealed class HalfMessageStepTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task A_commit_is_sent_to_txbroker_even_when_the_client_has_given_up()
+    {
+        // The client leaves during a slow step after the local commit. The commit must still go to txbroker: one
+        // dropped with the client's cancellation becomes a check-back, and under overload those check-backs were
+        // the load that kept it overloaded. The check comes after 10 s here, so only the producer can resolve it sooner.
+        await using var rig = await Rig.StartAsync(servers, new HalfMessageImplementation(), timing: Rig.FastTiming(txTimeout: "10s"),
+            failpoints: Rig.Arm("initiator", "initiator.after-commit", "delay(2s)@once"));
+
+        using (var impatient = new CancellationTokenSource(TimeSpan.FromMilliseconds(500)))
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => rig.PlaceAsync(new PlaceOrder("h-gone", "sku-01", 2, "c-1"), impatient.Token));
+
+        await Eventually.HoldsAsync(() => rig.BrokerAsync("SELECT count(*) FROM half_messages WHERE resolved_by = 'producer' AND state = 'committed' AND tx_id NOT LIKE 'reply-%'"),
+            n => n == 1, TimeSpan.FromSeconds(8), "the order's half message committed by its producer");
+        await rig.DrainedAsync(Patience);
+        Assert.Equal(1, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders WHERE order_id = 'h-gone' AND status = 'done'"));
+        Assert.Equal(0, await rig.BrokerAsync("SELECT coalesce(sum(checks_sent), 0) FROM half_messages"));
+    }
+
+    [Fact]
     public async Task A_participant_crash_after_commit_replies_once_through_check_back_and_compensates_once()
     {
         await using var rig = await Rig.StartAsync(servers, new HalfMessageImplementation(), refuseShare: 1,

@@ -96,7 +96,8 @@ public sealed class Rig : IAsyncDisposable
     public static Dictionary<string, IReadOnlyDictionary<string, string>> Arm(string service, string failpoint, string spec) =>
         new() { [service] = new Dictionary<string, string> { [failpoint] = spec } };
 
-    public async Task<HttpResponseMessage> PlaceAsync(PlaceOrder order) => await _client.PostAsJsonAsync("/orders", order, Json.Options);
+    public async Task<HttpResponseMessage> PlaceAsync(PlaceOrder order, CancellationToken ct = default) =>
+        await _client.PostAsJsonAsync("/orders", order, Json.Options, ct);
 
     public static async Task<long> ScalarAsync(NpgsqlDataSource db, string sql)
     {
