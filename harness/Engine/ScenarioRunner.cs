@@ -161,13 +161,15 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var faultLog = new FaultLog();
             Action<string> sayHere = line => say($"[{implementation.Name}] {line}");
             await using var supervisor = new Supervisor(implementation.Name, clock, logDir, faultLog, sayHere);
-            foreach (var service in implementation.Services)
+            // Started together: no service needs another to start (each dials the others only when work comes), and
+            // one after the other cost a second of every run.
+            await Task.WhenAll(implementation.Services.Select(async service =>
             {
                 var settings = ServiceSettings(scenario, implementation, service, target, ports[service], links);
                 if (options.Mutant is not null) settings["mutant"] = options.Mutant;
                 await supervisor.StartAsync(service, settings, ports[service], ct);
                 say($"[{implementation.Name}] {service} up on 127.0.0.1:{ports[service]}");
-            }
+            }));
 
             var history = new HistoryRecorder();
             var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
