@@ -39,7 +39,8 @@ for i in $(seq 1 "$count"); do
   else
     dotnet harness/bin/Release/net10.0/harness.dll scenario "$scenario" --reports "$reports" "$@" >"$reports/run-$i.log" 2>&1 || status=$?
   fi
-  folders=$(comm -13 <(echo "$before") <(ls "$reports") | grep -v '^run-' || true)
+  # The new run folders: the run's console log and the reports index (written by the first run) are files.
+  folders=$(comm -13 <(echo "$before") <(ls "$reports") | while read -r f; do [ -d "$reports/$f" ] && echo "$f"; done || true)
   echo "run $i/$count: exit $status in $((SECONDS - started)) s"
   [ -n "$folders" ] || echo "  no run folder (see $reports/run-$i.log)"
   for folder in $folders; do
