@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on real PostgreSQL and RabbitMQ started by the tests themselves: ./test.sh [dotnet test options]
-# Installs PostgreSQL and RabbitMQ first when they are missing (see scripts/setup.sh).
+# Installs PostgreSQL, RabbitMQ and Chromium first when they are missing (see scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh
+scripts/setup.sh --with-browser
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

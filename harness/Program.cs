@@ -25,6 +25,7 @@ public static class Program
             ScenarioCommand.Create(),
             MutantsCommand.Create(),
             BenchCommand.Create(),
+            ReportCommand.Create(),
             ListCommand(),
             ProxyServerCommand(),
         };
@@ -59,7 +60,7 @@ public static class Program
     {
         var messages = parse.Errors.Select(e => e.Message.TrimEnd('.')).Distinct().ToList();
         var missingCommand = messages.Remove("Required command was not provided");
-        if (missingCommand) messages.Add("give a command: scenario, mutants, bench, scenarios or proxy (--help shows them)");
+        if (missingCommand) messages.Add("give a command: scenario, mutants, bench, report, scenarios or proxy (--help shows them)");
         return string.Join("; ", messages);
     }
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs what the harness needs from Debian's packages when it is missing: PostgreSQL 15 and RabbitMQ.
+# Installs what the harness needs from Debian's packages when it is missing: PostgreSQL 15 and RabbitMQ (and, with
+# --with-browser, Chromium for the tests).
 # As root (or with password-less sudo) it installs them; otherwise it prints the exact command and fails.
 # The servers are only installed here, never started as system services: the harness starts its own copies.
 set -euo pipefail
 
+# --with-browser: also Debian's Chromium, which the tests drive headless to open a generated report (test.sh asks).
 missing=()
+[ "${1:-}" != "--with-browser" ] || [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v setsid >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)

@@ -20,6 +20,9 @@ public sealed record TimeToConsistency(double P50Ms, double P99Ms, double MaxMs,
 public sealed record CheckResult(IReadOnlyList<InvariantResult> Invariants, TimeToConsistency TimeToConsistency)
 {
     public bool Valid => Invariants.All(i => i.Ok);
+
+    /// <summary>Each resolved order's time to consistency, ascending: the report's histogram.</summary>
+    public IReadOnlyList<double> TimeToConsistencyMs { get; init; } = [];
 }
 
 /// <summary>

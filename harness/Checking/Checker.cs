@@ -57,7 +57,8 @@ public static class Checker
             CheckFailedAbsent(facts),
             CheckConverged(facts),
         ];
-        return new CheckResult(invariants, MeasureTimeToConsistency(facts));
+        var (timeToConsistency, each) = MeasureTimeToConsistency(facts);
+        return new CheckResult(invariants, timeToConsistency) { TimeToConsistencyMs = each };
     }
 
     /// <summary>Totals that give a verdict its context (none is a violation by itself).</summary>
@@ -202,7 +203,7 @@ public static class Checker
     /// From the client's first invoke (the moment the business asked) to the initiator's resolution (the moment
     /// both sides agree). Clocks may differ slightly between the harness and the database, so negatives clamp to 0.
     /// </summary>
-    private static TimeToConsistency MeasureTimeToConsistency(Facts f)
+    private static (TimeToConsistency Summary, List<double> Each) MeasureTimeToConsistency(Facts f)
     {
         var millis = f.Clients
             .Where(c => c.FirstInvokedAt is not null)
@@ -212,9 +213,9 @@ public static class Checker
             .Order()
             .ToList();
 
-        return millis.Count == 0
+        return (millis.Count == 0
             ? TimeToConsistency.None
-            : new TimeToConsistency(NearestRank(millis, 50), NearestRank(millis, 99), millis[^1], millis.Count);
+            : new TimeToConsistency(NearestRank(millis, 50), NearestRank(millis, 99), millis[^1], millis.Count), millis);
     }
 
     /// <summary>Nearest-rank percentile of an ascending, non-empty list: the value at rank ⌈p/100 · n⌉.</summary>

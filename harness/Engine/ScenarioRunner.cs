@@ -239,7 +239,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 logs,
                 Expected: expected,
                 ParkedMessages: parked,
-                Mutant: options.Mutant);
+                Mutant: options.Mutant,
+                Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -42,7 +42,7 @@ public sealed class CliTests
     [InlineData("--impl: unknown implementation 'nope'", "bench", "--impl", "nope")]
     [InlineData("--reports: cannot write run folders to /proc/no-such-dir", "bench", "--reports", "/proc/no-such-dir")]
     [InlineData("Unrecognized command or argument 'bogus'", "bogus")]
-    [InlineData("give a command: scenario, mutants, bench, scenarios or proxy", "--bogus")]
+    [InlineData("give a command: scenario, mutants, bench, report, scenarios or proxy", "--bogus")]
     [InlineData("no scenario file at @/tmp", "scenario", "@/tmp")] // no response files: '@' reads nothing
     [InlineData("--only: name at least one mutant", "mutants", "--only", "")]
     [InlineData("--start-rate ÷ 2 × --measure offers 0 orders to measure", "bench", "--measure", "1ms")]
@@ -61,6 +61,7 @@ public sealed class CliTests
     [InlineData("--failpoints: ", "service", "local-table", "participant", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--failpoints", "participant.after-commit=bogus")]
     [InlineData("--max-checks: 'x' is not a whole number from 1 to 1000", "service", "half-message", "txbroker", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--max-checks", "x")]
     [InlineData("--txbroker: 'nope' is not an absolute http:// URL", "service", "half-message", "initiator", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--txbroker", "nope")]
+    [InlineData("/no/such/run: no readable result.json of a scenario run", "report", "/no/such/run")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);

@@ -1,0 +1,79 @@
+namespace Dtx.Harness.Checking;
+
+/// <summary>One second of a run as the clients saw it: answers that came in that second, and their latency.</summary>
+public sealed record SecondStats(int Second, int Ok, int Failed, int Indeterminate, double P50Ms, double P99Ms);
+
+/// <summary>Orders whose time to consistency was at most <paramref name="UpToMs"/> and above the bucket before (null: above the last bound).</summary>
+public sealed record ConsistencyBucket(double? UpToMs, int Orders);
+
+/// <summary>
+/// A run over time, for the report's charts: per second the ok, failed and indeterminate answers with their latency,
+/// the spread of time to consistency, and how long the clients took to get back to their pace after each fault.
+/// </summary>
+public sealed record Timeline(IReadOnlyList<SecondStats> Seconds, IReadOnlyList<ConsistencyBucket> TimeToConsistency)
+{
+    public static readonly Timeline Empty = new([], []);
+
+    /// <summary>Bucket bounds for time to consistency, in ms: roughly three a decade, 10 ms to a minute.</summary>
+    private static readonly double[] Bounds = [10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 60_000];
+
+    /// <summary>
+    /// Each answer counts in the second it came (<see cref="Op.AtSeconds"/>), with its latency from its own invoke. An invoke
+    /// never answered has no second to count in; <see cref="History.Completions"/> counts it as indeterminate at the end.
+    /// </summary>
+    public static Timeline Of(History history, IReadOnlyList<double> timeToConsistencyMs)
+    {
+        var invoked = new Dictionary<(int Process, string OrderId), double>();
+        var seconds = new SortedDictionary<int, (int Ok, int Failed, int Info, List<double> Latency)>();
+        foreach (var op in history.Ops)
+        {
+            var key = (op.Process, op.OrderId);
+            if (op.Type == OpType.Invoke)
+            {
+                invoked[key] = op.AtSeconds;
+                continue;
+            }
+            var second = (int)Math.Floor(Math.Max(0, op.AtSeconds));
+            var s = seconds.TryGetValue(second, out var found) ? found : (Ok: 0, Failed: 0, Info: 0, Latency: new List<double>());
+            s = op.Type switch
+            {
+                OpType.Ok => s with { Ok = s.Ok + 1 },
+                OpType.Fail => s with { Failed = s.Failed + 1 },
+                _ => s with { Info = s.Info + 1 },
+            };
+            if (invoked.Remove(key, out var at)) s.Latency.Add(Math.Max(0, (op.AtSeconds - at) * 1000));
+            seconds[second] = s;
+        }
+        // Seconds with no answer at all are the ones a chart must show as a gap to zero, not skip.
+        var last = seconds.Count == 0 ? -1 : seconds.Keys.Max();
+        var series = Enumerable.Range(0, last + 1).Select(second =>
+        {
+            if (!seconds.TryGetValue(second, out var s)) return new SecondStats(second, 0, 0, 0, 0, 0);
+            var sorted = s.Latency.Order().ToList();
+            return new SecondStats(second, s.Ok, s.Failed, s.Info,
+                sorted.Count == 0 ? 0 : Math.Round(Checker.NearestRank(sorted, 50), 1), sorted.Count == 0 ? 0 : Math.Round(Checker.NearestRank(sorted, 99), 1));
+        }).ToList();
+        return new Timeline(series, Buckets(timeToConsistencyMs));
+    }
+
+    private static List<ConsistencyBucket> Buckets(IReadOnlyList<double> ms)
+    {
+        var buckets = Bounds.Select((bound, i) => new ConsistencyBucket(bound, ms.Count(m => m <= bound && (i == 0 || m > Bounds[i - 1])))).ToList();
+        buckets.Add(new ConsistencyBucket(null, ms.Count(m => m > Bounds[^1])));
+        return buckets;
+    }
+
+    /// <summary>
+    /// Seconds from the end of a fault until the clients got at least 80 % of their pace before the first fault back
+    /// (ok answers per second, the median of the seconds before it); null when the run has no pace to compare with
+    /// (the fault came in the first second) or never got it back while the load ran.
+    /// </summary>
+    public double? RecoverySeconds(double faultEnd, double firstFaultAt)
+    {
+        var before = Seconds.Where(s => s.Second + 1 <= firstFaultAt && s.Second >= 1).Select(s => (double)s.Ok).Order().ToList();
+        if (before.Count == 0) return null;
+        var pace = 0.8 * before[before.Count / 2];
+        var back = Seconds.FirstOrDefault(s => s.Second >= Math.Floor(faultEnd) && s.Ok >= pace && s.Ok > 0);
+        return back is null ? null : Math.Max(0, back.Second - faultEnd);
+    }
+}
