@@ -19,7 +19,9 @@ public sealed class BenchTests(ServersFixture servers, ITestOutputHelper output)
     {
         var reports = Path.Combine(Path.GetTempPath(), "dtx-bench-" + Guid.NewGuid().ToString("N")[..8]);
         var options = new BenchOptions([new LocalTableImplementation(), new HalfMessageImplementation()], Seed: 3,
-            Step: TimeSpan.FromSeconds(3), Measure: TimeSpan.FromSeconds(3), P99Bound: TimeSpan.FromSeconds(2),
+            // A bound no machine should miss at 40/s: this test is about the search and the counts, not the speed (a
+            // 2 s bound failed half-message at 20/s on a CI run while the suite's other tests loaded the machine).
+            Step: TimeSpan.FromSeconds(3), Measure: TimeSpan.FromSeconds(3), P99Bound: TimeSpan.FromSeconds(5),
             StartRate: 20, MaxRate: 40, Concurrency: 4, reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri);
 
         var result = await new BenchRunner(options, output.WriteLine).RunAsync(default);

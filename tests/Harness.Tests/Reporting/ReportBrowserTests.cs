@@ -10,6 +10,9 @@ namespace Dtx.Tests.Reporting;
 /// reader on a 1280×800 screen would: it must draw every chart with no console error and no network request, shade
 /// the fault windows, show the verdict and the comparison without scrolling, and render hostile names as text.
 /// </summary>
+// In the servers' collection although it needs no server: Chromium takes the machine's two cores while it starts,
+// and beside the scenario and bench tests that would measure the machine instead of the code.
+[Collection(Dtx.Tests.Support.ServersCollection.Name)]
 public sealed class ReportBrowserTests(ITestOutputHelper output)
 {
     private const string Chromium = "/usr/bin/chromium";
