@@ -62,10 +62,13 @@ public sealed class HalfMessageImplementation : IImplementation
     {
         await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
         await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        const string fenced = "SELECT count(*) FROM tx_log WHERE state = 'rolled-back' AND order_id IS NULL";
         return new Dictionary<string, long>
         {
-            // Rows a check-back wrote because it found no local transaction: each one fenced a transaction id.
-            ["fencedByCheckBack"] = await Sql.ScalarAsync(inventory, "SELECT count(*) FROM tx_log WHERE state = 'rolled-back' AND order_id IS NULL", ct),
+            // Rows a check-back wrote because it found no local transaction: each one fenced a transaction id. Both
+            // producers count: the initiator's order halves and the participant's reply halves.
+            ["fencedByCheckBack"] = await Sql.ScalarAsync(inventory, fenced, ct) + await Sql.ScalarAsync(orders, fenced, ct),
             ["duplicatesDelivered"] = await BusinessProbe.DuplicatesDeliveredAsync(target, ct),
             ["republished"] = await Sql.ScalarAsync(broker, "SELECT count(*) - count(DISTINCT tx_id) FROM dispatch_log", ct),
             ["checkBacksSent"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_sent), 0) FROM half_messages", ct),
