@@ -64,16 +64,17 @@ public sealed record Timeline(IReadOnlyList<SecondStats> Seconds, IReadOnlyList<
     }
 
     /// <summary>
-    /// Seconds from the end of a fault until the clients got at least 80 % of their pace before the first fault back
-    /// (ok answers per second, the median of the seconds before it); null when the run has no pace to compare with
-    /// (the fault came in the first second) or never got it back while the load ran.
+    /// Seconds from the end of a fault to the start of the first whole second after it in which the clients got at
+    /// least 80 % of their pace back: ok answers per second, the median over the load's seconds (the first, a warm-up,
+    /// left out), which a few seconds of fault do not move. <see cref="double.PositiveInfinity"/> when the pace never
+    /// came back while answers came; null when there is no pace to compare with (fewer than three seconds).
     /// </summary>
-    public double? RecoverySeconds(double faultEnd, double firstFaultAt)
+    public double? RecoverySeconds(double faultEnd)
     {
-        var before = Seconds.Where(s => s.Second + 1 <= firstFaultAt && s.Second >= 1).Select(s => (double)s.Ok).Order().ToList();
-        if (before.Count == 0) return null;
-        var pace = 0.8 * before[before.Count / 2];
-        var back = Seconds.FirstOrDefault(s => s.Second >= Math.Floor(faultEnd) && s.Ok >= pace && s.Ok > 0);
-        return back is null ? null : Math.Max(0, back.Second - faultEnd);
+        var seconds = Seconds.Where(s => s.Second >= 1).Select(s => (double)s.Ok).Order().ToList();
+        if (seconds.Count < 3 || seconds[seconds.Count / 2] == 0) return null;
+        var pace = 0.8 * seconds[seconds.Count / 2];
+        var back = Seconds.FirstOrDefault(s => s.Second >= Math.Ceiling(faultEnd) && s.Ok >= pace);
+        return back is null ? double.PositiveInfinity : back.Second - faultEnd;
     }
 }

@@ -55,7 +55,8 @@ public sealed record RunCounts(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? FencedByCheckBack = null,
     int Retried = 0,
     int RetriedAlreadyPlaced = 0,
-    int ParkedMessages = 0);
+    int ParkedMessages = 0,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? RepliesFencedByCheckBack = null);
 
 public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
 

@@ -367,7 +367,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             absorbed.TryGetValue("parked", out var parked) ? parked : null,
             absorbed.TryGetValue("fencedByCheckBack", out var fenced) ? fenced : null,
             stats.Retried,
-            stats.RetriedAlreadyPlaced);
+            stats.RetriedAlreadyPlaced,
+            RepliesFencedByCheckBack: absorbed.TryGetValue("repliesFencedByCheckBack", out var replies) ? replies : null);
     }
 
     /// <summary>

@@ -19,7 +19,7 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
 
     private static readonly string[] Services = ["initiator", "participant", "txbroker"];
 
-    /// <summary>The closest two drawn faults may come: each one's effect lasts at most three seconds, plus a restart.</summary>
+    /// <summary>The closest two drawn faults may come: each one's window lasts three seconds (a crash: until its restart).</summary>
     public static readonly TimeSpan MinSpacing = TimeSpan.FromSeconds(3);
 
     private static readonly string[] Links =
@@ -29,9 +29,10 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
     ];
 
     /// <summary>
-    /// The concrete faults for this seed: one at each of <see cref="Count"/> evenly spaced times, far enough apart that
-    /// each one's effect (at most three seconds, plus a restart) is over before the next begins, so that a crash at a
-    /// step is never armed while another fault has stopped all traffic.
+    /// The concrete faults for this seed: one at each of <see cref="Count"/> evenly spaced times, at least
+    /// <see cref="MinSpacing"/> apart, so that each one's window (three seconds) is over before the next begins. A
+    /// crashed service may still be restarting then; a crash at a step waits for its service to be healthy before it
+    /// is armed, so it does not fire into a service that is down.
     /// </summary>
     public IReadOnlyList<FaultPlan> Draw(int seed)
     {

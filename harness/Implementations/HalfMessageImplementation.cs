@@ -11,7 +11,7 @@ public sealed class HalfMessageImplementation : IImplementation
 {
     public string Name => HalfMessageService.Name;
 
-    // txbroker first: both producers prepare through it, and it checks back with them.
+    // All three start together; txbroker only needs to be up before the first order, which the load waits for.
     public IReadOnlyList<string> Services { get; } = ["txbroker", "participant", "initiator"];
 
     public string EntryService => "initiator";
@@ -66,9 +66,10 @@ public sealed class HalfMessageImplementation : IImplementation
         const string fenced = "SELECT count(*) FROM tx_log WHERE state = 'rolled-back' AND order_id IS NULL";
         return new Dictionary<string, long>
         {
-            // Rows a check-back wrote because it found no local transaction: each one fenced a transaction id. Both
-            // producers count: the initiator's order halves and the participant's reply halves.
-            ["fencedByCheckBack"] = await Sql.ScalarAsync(inventory, fenced, ct) + await Sql.ScalarAsync(orders, fenced, ct),
+            // Rows a check-back wrote because it found no local transaction: each one fenced a transaction id. Apart
+            // for the two producers: the initiator's order halves, and the participant's reply halves.
+            ["fencedByCheckBack"] = await Sql.ScalarAsync(inventory, fenced, ct),
+            ["repliesFencedByCheckBack"] = await Sql.ScalarAsync(orders, fenced, ct),
             ["duplicatesDelivered"] = await BusinessProbe.DuplicatesDeliveredAsync(target, ct),
             ["republished"] = await Sql.ScalarAsync(broker, "SELECT count(*) - count(DISTINCT tx_id) FROM dispatch_log", ct),
             ["checkBacksSent"] = await Sql.ScalarAsync(broker, "SELECT coalesce(sum(checks_sent), 0) FROM half_messages", ct),

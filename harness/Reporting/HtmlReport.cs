@@ -80,11 +80,17 @@ public static class HtmlReport
         foreach (var run in runs) html.Append($"<th class=\"{Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Words.Of(run.Verdict))}</th>");
         html.Append("</tr>\n");
         Row(html, runs, references, "ok answers per second", r => r.Throughput.OkPerSecond, "0.#", higherIsBetter: true);
-        Row(html, runs, references, "latency p50 / p99 (ms)", r => r.Latency.P99Ms, "0", higherIsBetter: false, r => $"{r.Latency.P50Ms:0} / {r.Latency.P99Ms:0}");
-        Row(html, runs, references, "time to consistency p50 / p99 (ms)", r => r.TimeToConsistency.P99Ms, "0", higherIsBetter: false,
-            r => $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0}");
-        Row(html, runs, references, "back to pace after the faults (s, slowest)", Recovery, "0.0", higherIsBetter: false,
-            r => Recovery(r) is { } s ? s.ToString("0.0", CultureInfo.InvariantCulture) : "—");
+        // A run with nothing measured has zeros there, which must not read as the best figure.
+        Row(html, runs, references, "latency p50 / p99 (ms)", r => r.Counts.Ok > 0 ? r.Latency.P99Ms : null, "0", higherIsBetter: false,
+            r => r.Counts.Ok > 0 ? $"{r.Latency.P50Ms:0} / {r.Latency.P99Ms:0}" : "—");
+        Row(html, runs, references, "time to consistency p50 / p99 (ms)", r => r.TimeToConsistency.Orders > 0 ? r.TimeToConsistency.P99Ms : null, "0", higherIsBetter: false,
+            r => r.TimeToConsistency.Orders > 0 ? $"{r.TimeToConsistency.P50Ms:0} / {r.TimeToConsistency.P99Ms:0}" : "—");
+        Row(html, runs, references, "back to pace after the faults (s, slowest)", Recovery, "0.0", higherIsBetter: false, r => Recovery(r) switch
+        {
+            null => "—",
+            double.PositiveInfinity => "never",
+            var s => s.Value.ToString("0.0", CultureInfo.InvariantCulture),
+        });
         Row(html, runs, references, "orders created / requested", r => r.Counts.Requested == 0 ? 0 : (double)r.Counts.OrdersCreated / r.Counts.Requested, "0.00", higherIsBetter: true,
             r => $"{r.Counts.OrdersCreated} / {r.Counts.Requested}");
         Row(html, runs, references, "indeterminate answers", r => r.Counts.Indeterminate, "0", higherIsBetter: false);
@@ -120,7 +126,8 @@ public static class HtmlReport
         var parts = new List<string>();
         var recovered = references.Select(r => (Run: r, Seconds: Recovery(r))).Where(x => x.Seconds is not null).OrderBy(x => x.Seconds).ToList();
         if (recovered.Count >= 2 && recovered[0].Seconds < recovered[^1].Seconds)
-            parts.Add($"<b>{E(recovered[0].Run.Implementation)}</b> got back to pace sooner after the faults ({string.Join(" vs ", recovered.Select(x => $"{x.Seconds:0.0} s"))})");
+            parts.Add($"<b>{E(recovered[0].Run.Implementation)}</b> got back to pace sooner after the faults ({string.Join(" vs ",
+                recovered.Select(x => double.IsPositiveInfinity(x.Seconds!.Value) ? "never" : $"{x.Seconds:0.0} s"))})");
         var consistent = references.Where(r => r.TimeToConsistency.Orders > 0).OrderBy(r => r.TimeToConsistency.P99Ms).ToList();
         if (consistent.Count >= 2 && consistent[0].TimeToConsistency.P99Ms < consistent[^1].TimeToConsistency.P99Ms)
             parts.Add($"<b>{E(consistent[0].Implementation)}</b> reached consistency sooner (p99 {string.Join(" vs ", consistent.Select(r => $"{r.TimeToConsistency.P99Ms:N0} ms"))})");
@@ -129,14 +136,15 @@ public static class HtmlReport
         return string.Join("; ", parts) + ".";
     }
 
-    /// <summary>The slowest return to pace over the run's injected faults that ended, or null.</summary>
+    /// <summary>
+    /// The slowest return to pace over the run's injected faults that ended: infinity when the pace never came back
+    /// after one of them (the worst figure, never left out), null when there is nothing to measure.
+    /// </summary>
     private static double? Recovery(ImplementationRun run)
     {
         if (run.Timeline is not { } timeline) return null;
-        var injected = run.Faults.Where(f => f.Outcome == FaultOutcome.Injected && f.EndSeconds is not null).ToList();
-        if (injected.Count == 0) return null;
-        var first = injected.Min(f => f.AtSeconds);
-        var each = injected.Select(f => timeline.RecoverySeconds(f.EndSeconds!.Value, first)).OfType<double>().ToList();
+        var each = run.Faults.Where(f => f.Outcome == FaultOutcome.Injected && f.EndSeconds is not null)
+            .Select(f => timeline.RecoverySeconds(f.EndSeconds!.Value)).OfType<double>().ToList();
         return each.Count == 0 ? null : each.Max();
     }
 
@@ -181,7 +189,8 @@ public static class HtmlReport
         foreach (var f in run.Faults)
             html.Append($"<tr><td>{E(Words.Of(f.Kind))}</td><td>{E(f.Target)}</td><td>{E(f.Step ?? "")}</td><td>{f.AtSeconds:0.00}</td><td>{(f.EndSeconds is { } end ? end.ToString("0.00", CultureInfo.InvariantCulture) : "—")}</td><td>{E(Words.Of(f.Outcome))}</td><td>{E(f.Note ?? "")}</td></tr>\n");
         html.Append("</table>\n<p>Logs: ");
-        html.Append(string.Join(", ", run.Logs.Select(l => $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>")));
+        // Only the run folder's own logs are links: a result.json from elsewhere could name any URL.
+        html.Append(string.Join(", ", run.Logs.Select(l => IsOwnLog(l) ? $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>" : E(l))));
         html.Append("</p>\n");
     }
 
@@ -257,6 +266,9 @@ public static class HtmlReport
             </script>
             """);
     }
+
+    private static bool IsOwnLog(string path) =>
+        path.StartsWith("logs/", StringComparison.Ordinal) && !path.Contains("..", StringComparison.Ordinal) && !path.Contains(':') && !path.Contains('\\');
 
     private static string Ms(double ms) => ms.ToString("0.#", CultureInfo.InvariantCulture) + " ms";
 

@@ -13,10 +13,18 @@ public static class RunFolder
     public static async Task WriteAsync(string directory, ScenarioResult result, CancellationToken ct)
     {
         await File.WriteAllTextAsync(Path.Combine(directory, "result.json"), ResultJson.Serialize(result), ct);
+        await WriteReportsAsync(directory, result, ct);
+        // The folder above a run folder is a reports folder: its list of runs is written again. (Without the trim, a
+        // trailing '/' would make the run folder its own parent, and the list would overwrite the report.)
+        if (Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))) is { } reports)
+            await File.WriteAllTextAsync(Path.Combine(reports, "index.html"), BuildIndex(reports), ct);
+    }
+
+    /// <summary>junit.xml and index.html from a result: what <c>report</c> writes again, leaving result.json and the folder above alone.</summary>
+    public static async Task WriteReportsAsync(string directory, ScenarioResult result, CancellationToken ct)
+    {
         await File.WriteAllTextAsync(Path.Combine(directory, "junit.xml"), JUnitReport.Build(result).ToString(), ct);
         await File.WriteAllTextAsync(Path.Combine(directory, "index.html"), HtmlReport.Build(result), ct);
-        if (Path.GetDirectoryName(Path.GetFullPath(directory)) is { } reports)
-            await File.WriteAllTextAsync(Path.Combine(reports, "index.html"), BuildIndex(reports), ct);
     }
 
     /// <summary>Newest first; a folder whose result.json is missing or unreadable (an interrupted run) is listed as such.</summary>

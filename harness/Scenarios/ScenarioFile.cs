@@ -111,7 +111,7 @@ public static class ScenarioFile
     }
 
     /// <summary>
-    /// The name is free text (it becomes part of a run folder's name only through <c>RunFolder.Slug</c>), but short
+    /// The name is free text (it becomes part of a run folder's name only through <c>ScenarioRunner.Slug</c>), but short
     /// and printable: it heads every console line and report.
     /// </summary>
     private static string Name(Section root)
@@ -134,6 +134,9 @@ public static class ScenarioFile
         {
             while (parser.MoveNext() && deepest <= MaxDepth)
             {
+                // An alias repeats what its anchor names: a small file of aliases to aliases expands past any memory.
+                if (parser.Current is YamlDotNet.Core.Events.AnchorAlias alias)
+                    throw new ScenarioException($"{source}:{alias.Start.Line}: aliases (*{alias.Value}) are not allowed in a scenario; write the value out");
                 if (parser.Current is YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart) deepest = Math.Max(deepest, ++depth);
                 else if (parser.Current is YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd) depth--;
             }

@@ -30,7 +30,7 @@ public sealed class ExpectedDeath(TimeSpan restartAfter)
 }
 
 /// <summary>
-/// Keeps an implementation's services running: starts them in order, waits until each answers, and restarts one
+/// Keeps an implementation's services running: starts them (together), waits until each answers, and restarts one
 /// that dies. It only starts, watches, restarts, signals and relays control requests; which deaths were faults is the
 /// nemesis's to judge. An exit nobody expected (a bug, an out-of-memory kill) goes to the fault log as an
 /// unexpected exit, so it cannot pass unnoticed, and so does a restart that fails.

@@ -45,7 +45,7 @@ public static class ServiceHost
         {
             ArmFromOptions(failpoints, options.Failpoints);
         }
-        catch (Exception e) when (e is FormatException or ArgumentException)
+        catch (Exception e) when (e is FormatException or ArgumentException or KeyNotFoundException)
         {
             throw new ServiceOptionException($"--failpoints: {e.Message}");
         }

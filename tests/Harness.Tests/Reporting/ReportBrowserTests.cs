@@ -22,8 +22,15 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./test.sh installs Debian's chromium (scripts/setup.sh --with-browser)");
         var folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "dtx-report-" + Guid.NewGuid().ToString("N")[..8], "run")).FullName;
-        await RunFolder.WriteAsync(folder, SampleRuns.Result("<script>alert(1)</script>"), default);
+        var sample = SampleRuns.Result("<script>alert(1)</script>");
+        await RunFolder.WriteAsync(folder, sample, default);
         var page = Path.Combine(folder, "index.html");
+        // The page under test is the one `report` renders again from result.json alone, the folder given with the
+        // trailing '/' a shell's completion adds: the round trip through result.json is part of what is tested.
+        File.Delete(page);
+        var report = await Dtx.Tests.Support.HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "report", folder + "/");
+        Assert.True(report.ExitCode == 0, report.Stderr);
+        Assert.True(File.Exists(page), "report wrote no index.html");
 
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new()
@@ -68,6 +75,11 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
         // The crash window is shaded on every time chart.
         var windows = await tab.EvaluateAsync<int[]>("() => [...document.querySelectorAll('[id^=time-]')].map(div => echarts.getInstanceByDom(div).getOption().series[0].markArea.data.length)");
         Assert.Equal([1, 1, 1], windows);
+        // And the charts hold the run's data, not just axes: every second, and every ok answer, of each run.
+        var okDrawn = await tab.EvaluateAsync<int[][]>("() => [...document.querySelectorAll('[id^=time-]')].map(div => { const ok = echarts.getInstanceByDom(div).getOption().series[0].data; return [ok.length, ok.reduce((n, p) => n + p[1], 0)]; })");
+        Assert.Equal(sample.Runs.Select(r => new[] { r.Timeline!.Seconds.Count, r.Timeline.Seconds.Sum(s => s.Ok) }), okDrawn);
+        var consistencyDrawn = await tab.EvaluateAsync<int[]>("() => [...document.querySelectorAll('[id^=ttc-]')].map(div => echarts.getInstanceByDom(div).getOption().series[0].data.reduce((n, v) => n + v, 0))");
+        Assert.Equal(sample.Runs.Select(r => r.Timeline!.TimeToConsistency.Sum(b => b.Orders)), consistencyDrawn);
 
         // The hostile name is text, not markup.
         Assert.Equal("<script>alert(1)</script>: pass", await tab.InnerTextAsync("h1"));

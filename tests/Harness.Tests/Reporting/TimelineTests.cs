@@ -33,14 +33,16 @@ public sealed class TimelineTests
     }
 
     [Fact]
-    public void Recovery_is_the_time_from_a_faults_end_until_the_pace_before_it_is_back()
+    public void Recovery_is_the_time_from_a_faults_end_until_the_pace_is_back()
     {
         var quick = SampleRuns.Run("local-table", Verdict.Pass, backAfter: 1).Timeline!;
         var slow = SampleRuns.Run("half-message", Verdict.Pass, backAfter: 3).Timeline!;
 
         // Half pace for backAfter seconds after the crash window ends at 7 s, full pace after that.
-        Assert.Equal(1, quick.RecoverySeconds(faultEnd: 7, firstFaultAt: 5));
-        Assert.Equal(3, slow.RecoverySeconds(faultEnd: 7, firstFaultAt: 5));
-        Assert.Null(quick.RecoverySeconds(faultEnd: 7, firstFaultAt: 0.5)); // no second before the fault to take the pace from
+        Assert.Equal(1, quick.RecoverySeconds(faultEnd: 7));
+        Assert.Equal(3, slow.RecoverySeconds(faultEnd: 7));
+        Assert.Equal(0.5, quick.RecoverySeconds(faultEnd: 7.5)); // from the fault's end to the first whole second at pace
+        Assert.Equal(double.PositiveInfinity, slow.RecoverySeconds(faultEnd: 15.5)); // no whole second at pace after it
+        Assert.Null(new Timeline([new SecondStats(0, 5, 0, 0, 1, 1), new SecondStats(1, 5, 0, 0, 1, 1)], []).RecoverySeconds(1)); // no pace to compare with
     }
 }

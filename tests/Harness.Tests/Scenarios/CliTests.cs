@@ -59,9 +59,10 @@ public sealed class CliTests
     [InlineData("--http-port is given twice", "service", "local-table", "participant", "--http-port", "5000", "--http-port", "5001")]
     [InlineData("--mutant: local-table has no mutant 'bogus'", "service", "local-table", "participant", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--mutant", "bogus")]
     [InlineData("--failpoints: ", "service", "local-table", "participant", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--failpoints", "participant.after-commit=bogus")]
+    [InlineData("--failpoints: ", "service", "local-table", "participant", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--failpoints", "no.such-step=crash@once")]
     [InlineData("--max-checks: 'x' is not a whole number from 1 to 1000", "service", "half-message", "txbroker", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--max-checks", "x")]
     [InlineData("--txbroker: 'nope' is not an absolute http:// URL", "service", "half-message", "initiator", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--txbroker", "nope")]
-    [InlineData("/no/such/run: no readable result.json of a scenario run", "report", "/no/such/run")]
+    [InlineData("/no/such/run: cannot render its result.json", "report", "/no/such/run")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);

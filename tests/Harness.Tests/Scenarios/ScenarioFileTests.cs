@@ -84,6 +84,7 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nchaos: { faults: 1000, from: 1s, to: 2s }", "chaos.faults (1000) between 1s and 2s would come less than 3s apart; at most 1 fit")]
     [InlineData("name: \"a\\tb\"", "name must not contain control characters")]
     [InlineData("name: x\ndescription: " + Deep, "nested more than 32 levels deep")]
+    [InlineData("name: x\nload: &l { rate: 5 }\ndrain: *l", "f.yaml:3: aliases (*l) are not allowed in a scenario")]
     [InlineData("name: x\nexpect: { dual-writ: [no-lost-order] }", "expect.dual-writ is not a field here; allowed: local-table, half-message")]
     [InlineData("name: x\nexpect: { half-message: [no-lost-orders] }", "'no-lost-orders' is not one; allowed: no-lost-order")]
     [InlineData("name: x\nfaults: [ { kind: message-loss, target: inbox, at: [1s] } ]", "'inbox' is not a queue; allowed: orders, replies")]
