@@ -122,9 +122,11 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
                 break;
             case "crash-after-publish":
                 // HalfMessage: the dispatch was never marked, so txbroker published it again after the lease.
-                // LocalTable: the relay runs in the initiator, whose clients were cut off; the order row itself is
-                // usually finished by the participant's reply before its lease ends, so no republish is needed.
-                Assert.True(halfMessage ? c.Republished >= 1 : c.Indeterminate >= 1, why);
+                // LocalTable: the relay runs in the initiator, which went down with it: clients were cut off
+                // (indeterminate) or refused while it restarted (at 30/s and 5 ms a request, often none is in
+                // flight at the crash). The order row itself is usually finished by the participant's reply before
+                // its lease ends, so a republish shows only sometimes.
+                Assert.True(halfMessage ? c.Republished >= 1 : c.Republished + c.Indeterminate + c.Failed >= 1, why);
                 break;
             case "crash-participant-relay":
                 // The confirmed reply was never marked sent, so it went out again after the lease.
