@@ -148,6 +148,23 @@ public sealed class VerdictTests
     }
 
     [Fact]
+    public void The_baselines_lost_orders_may_leave_it_below_the_progress_floor_only_while_it_breaks_what_is_expected()
+    {
+        // dual-write never reconnects after a broker crash at 4 s of 16: the orders it loses are the expected violation.
+        var losing = Judgement.Of(Violating(Checker.NoLostOrder), [Crash], faultsPlanned: true, requested: 480, created: 111, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak);
+        Assert.Equal(Verdict.FailedAsExpected, losing.Verdict);
+        Assert.Contains(losing.Reasons, r => r.StartsWith("also: too little progress: 111 of 480", StringComparison.Ordinal));
+        // Without the expected violation the floor still fails it: a load that proved nothing.
+        var idle = Judgement.Of(Violating(), [Crash], faultsPlanned: true, requested: 480, created: 111, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak);
+        Assert.Equal(Verdict.Fail, idle.Verdict);
+        Assert.Contains(idle.Reasons, r => r.StartsWith("too little progress", StringComparison.Ordinal));
+        // And a reference gets no such leniency.
+        Assert.Equal(Verdict.Fail, Judgement.Of(Violating(Checker.NoLostOrder), [Crash], true, 480, 111, 0.25, [Checker.NoLostOrder]).Verdict);
+    }
+
+    [Fact]
     public void A_reference_gets_no_leniency_for_a_violation_its_scenario_does_not_expect()
     {
         var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.Converged), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
