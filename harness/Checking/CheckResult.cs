@@ -46,3 +46,9 @@ public sealed record CheckCounts(
     int Created,
     int Rejected,
     int Compensated);
+
+/// <summary>
+/// Orders requested and, of them, created: over the requests made while no fault was active (<paramref name="OutsideFaults"/>),
+/// or over every request. See <see cref="Checker.ProgressOf"/>.
+/// </summary>
+public sealed record Progress(int Requested, int Created, bool OutsideFaults);

@@ -1,3 +1,5 @@
+using Dtx.Harness.Faults;
+
 namespace Dtx.Harness.Checking;
 
 /// <summary>
@@ -76,6 +78,28 @@ public static class Checker
             Rejected: truth.ParticipantOrders.Count(p => p.Status == ParticipantStatus.Rejected),
             Compensated: truth.InitiatorOrders.Count(i => i.Status == InitiatorStatus.Compensated));
     }
+
+    /// <summary>
+    /// The load's progress where it could be expected: of the orders first requested outside every injected fault's
+    /// window (a crash from the death to the restart, a partition while it lasted), how many the participant created.
+    /// Requests into a dead process or a cut link fail by design, and counted against the progress floor they made
+    /// a scenario with three crashes in sixteen seconds fail on a slow machine for its faults' sake. With fewer than
+    /// <see cref="MinRequestsOutsideFaults"/> such requests (a fault as long as the load) every request counts.
+    /// </summary>
+    public static Progress ProgressOf(History history, GroundTruth truth, IReadOnlyList<FaultRecord> faults, double loadSeconds)
+    {
+        var created = truth.ParticipantOrders.Where(p => p.Status == ParticipantStatus.Created).Select(p => p.OrderId).ToHashSet();
+        var windows = faults.Where(f => f.Outcome == FaultOutcome.Injected)
+            .Select(f => (From: f.AtSeconds, To: f.EndSeconds ?? loadSeconds)).ToList();
+        // An order's first request decides: a client's retry of it is the same order.
+        var first = history.Ops.Where(o => o.Type == OpType.Invoke).GroupBy(o => o.OrderId).Select(g => g.MinBy(o => o.AtSeconds)!).ToList();
+        var outside = first.Where(o => !windows.Any(w => o.AtSeconds >= w.From && o.AtSeconds < w.To)).ToList();
+        return outside.Count >= MinRequestsOutsideFaults && outside.Count < first.Count
+            ? new Progress(outside.Count, outside.Count(o => created.Contains(o.OrderId)), OutsideFaults: true)
+            : new Progress(first.Count, first.Count(o => created.Contains(o.OrderId)), OutsideFaults: false);
+    }
+
+    public const int MinRequestsOutsideFaults = 20;
 
     // ---- the invariants -------------------------------------------------------------------------------
 

@@ -28,13 +28,16 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// while proving nothing: a fault that never fired, a service that died on its own and was quietly restarted, a
     /// load that the faults stopped so that there was nothing to check.
     /// </summary>
+    /// <param name="requested">The orders the progress floor is judged on, and <paramref name="created"/> the ones of them created: see <see cref="Checker.ProgressOf"/>.</param>
+    /// <param name="outsideFaults">Those are the orders requested while no fault was active, as the reason then says.</param>
     /// <param name="baselineMayBreak">
     /// The naive baseline judged beside a reference: it must violate every expected invariant, and a violation of one
     /// of these that the scenario does not list is reported ("also") instead of failing it — how much more a naive
     /// implementation breaks depends on timing. Null for everything else, which is judged strictly.
     /// </param>
     public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare,
-        IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null, IReadOnlyCollection<string>? baselineMayBreak = null)
+        IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null, IReadOnlyCollection<string>? baselineMayBreak = null,
+        bool outsideFaults = false)
     {
         var expected = expectedViolations ?? [];
         var reasons = new List<string>();
@@ -71,7 +74,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
         // nothing, as long as it broke what the scenario expects of it.
         if (created < needed)
             (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(
-                $"too little progress: {created} of {requested} requested orders were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
+                $"too little progress: {created} of {requested} {(outsideFaults ? "orders requested while no fault was active" : "requested orders")} were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
 
         if (error) return new(Verdict.Error, reasons);
         if (reasons.Count > 0) return new(Verdict.Fail, reasons);

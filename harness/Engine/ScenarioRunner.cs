@@ -221,8 +221,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 .ToList();
             // Run alone (--impl dual-write), the baseline is judged like any implementation, and fails.
             var expected = expectationsApply ? scenario.ExpectedViolations(implementation.Name) : [];
-            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, counts.Requested, counts.OrdersCreated, scenario.Load.MinCreatedShare,
-                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null);
+            var progress = Checker.ProgressOf(recorded, truth, faults, scenario.Load.Duration.TotalSeconds);
+            var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, progress.Requested, progress.Created, scenario.Load.MinCreatedShare,
+                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,

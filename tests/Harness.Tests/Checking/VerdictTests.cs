@@ -172,4 +172,35 @@ public sealed class VerdictTests
         Assert.Equal(Verdict.Fail, judgement.Verdict);
         Assert.Contains(judgement.Reasons, r => r.StartsWith("converged violated", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// The progress floor is judged on the orders requested while no fault was active: 30 requests in all, 10 of them
+    /// into the dead initiator (2 s to 4 s), where they fail by design. Of the 20 outside, 6 were created: 30 %.
+    /// </summary>
+    [Fact]
+    public void Progress_counts_the_orders_requested_while_no_fault_was_active()
+    {
+        var run = new RunBuilder().Stock(RunBuilder.SkuA, 100);
+        for (var i = 0; i < 30; i++)
+        {
+            var order = new OrderSpec($"o{i:D2}");
+            var at = i * 0.2; // 0 s to 5.8 s: orders 10 to 19 fall in the crash window
+            if (at is >= 2 and < 4) run.Fail(order, at);
+            else if (i % 4 == 0) run.Ok(order, at).Created(order);
+            else run.Info(order, at);
+        }
+        var crash = new FaultRecord(FaultKind.Crash, "initiator", "initiator.after-commit", 2, 4);
+        var notTriggered = crash with { AtSeconds = 0, EndSeconds = 6, Outcome = FaultOutcome.NotTriggered };
+
+        var progress = Checker.ProgressOf(run.History(), run.Truth(), [crash, notTriggered], loadSeconds: 6);
+
+        Assert.Equal(new Progress(20, 6, OutsideFaults: true), progress);
+        var judged = Judgement.Of(AllHeld, [crash], true, progress.Requested, progress.Created, 0.35, outsideFaults: true);
+        Assert.Equal("too little progress: 6 of 20 orders requested while no fault was active were created (30%; the scenario needs at least 35%)", Assert.Single(judged.Reasons));
+        // A fault as long as the load leaves too few requests outside it: then every request counts.
+        Assert.Equal(new Progress(30, 6, OutsideFaults: false), Checker.ProgressOf(run.History(), run.Truth(), [crash with { AtSeconds = 0.5, EndSeconds = null }], loadSeconds: 6));
+        // A client's retry is the same order, judged by its first request: o10, first sent in the window, retried after it, stays out.
+        run.Ok(new OrderSpec("o10"), 5).Created(new OrderSpec("o10"));
+        Assert.Equal(new Progress(20, 6, OutsideFaults: true), Checker.ProgressOf(run.History(), run.Truth(), [crash], loadSeconds: 6));
+    }
 }
