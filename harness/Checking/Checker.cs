@@ -243,9 +243,10 @@ public static class Checker
     }
 
     /// <summary>Nearest-rank percentile of an ascending, non-empty list: the value at rank ⌈p/100 · n⌉.</summary>
-    internal static double NearestRank(IReadOnlyList<double> ascending, int percent)
+    internal static double NearestRank(IReadOnlyList<double> ascending, double percent)
     {
-        var rank = (percent * ascending.Count + 99) / 100; // integer ceiling, no floating-point surprises
+        // In decimal: 99.9 % of 1000 is rank 999 exactly, where doubles may make it 999.0000000000001 and round up.
+        var rank = (int)Math.Ceiling((decimal)percent * ascending.Count / 100m);
         return ascending[Math.Clamp(rank, 1, ascending.Count) - 1];
     }
 

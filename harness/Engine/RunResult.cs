@@ -65,12 +65,16 @@ public sealed record Throughput(double OkPerSecond, double RequestedPerSecond);
 /// <c>latencyAllRequests</c> counts every request at the time it ended, failed or indeterminate (a timeout at the timeout),
 /// so a fault that turns slow answers into errors cannot make the figures look better.
 /// </summary>
-public sealed record Latency(double P50Ms, double P90Ms, double P99Ms, double MaxMs)
+public sealed record Latency(double P50Ms, double P90Ms, double P99Ms, double MaxMs, double P999Ms = 0)
 {
     public static readonly Latency None = new(0, 0, 0, 0);
 
-    public static Latency Of(IReadOnlyList<double> ms) =>
-        new(Percentiles.Of(ms, 50), Percentiles.Of(ms, 90), Percentiles.Of(ms, 99), Percentiles.Of(ms, 100));
+    public static Latency Of(IReadOnlyList<double> ms)
+    {
+        if (ms.Count == 0) return None;
+        var sorted = ms.Order().ToList();
+        return new(Checker.NearestRank(sorted, 50), Checker.NearestRank(sorted, 90), Checker.NearestRank(sorted, 99), sorted[^1], Checker.NearestRank(sorted, 99.9));
+    }
 }
 
 public sealed record Drain(bool Converged, double Seconds, InDoubt LeftInDoubt);

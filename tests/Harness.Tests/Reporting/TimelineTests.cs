@@ -45,4 +45,17 @@ public sealed class TimelineTests
         Assert.Equal(double.PositiveInfinity, slow.RecoverySeconds(faultEnd: 15.5)); // no whole second at pace after it
         Assert.Null(new Timeline([new SecondStats(0, 5, 0, 0, 1, 1), new SecondStats(1, 5, 0, 0, 1, 1)], []).RecoverySeconds(1)); // no pace to compare with
     }
+
+    [Fact]
+    public void Latency_percentiles_are_nearest_rank_up_to_p99_9()
+    {
+        // 1..1000 ms shuffled: the rank of p99.9 is 999 exactly, which floating-point arithmetic could round up to 1000.
+        var ms = Enumerable.Range(1, 1000).Select(i => (double)(i * 7919 % 1000 + 1)).ToList();
+
+        var latency = Dtx.Harness.Engine.Latency.Of(ms);
+
+        Assert.Equal(new Dtx.Harness.Engine.Latency(500, 900, 990, 1000, 999), latency);
+        Assert.Equal(Dtx.Harness.Engine.Latency.None, Dtx.Harness.Engine.Latency.Of([]));
+        Assert.Equal(7, Dtx.Harness.Engine.Latency.Of([7]).P999Ms);
+    }
 }
