@@ -121,12 +121,7 @@ public sealed class BenchDeployment : IAsyncDisposable
         var probes = Interlocked.Read(ref _probes);
         business = business with { Statements = business.Statements - probes, Transactions = business.Transactions - probes };
         var broker = _implementation.HasBrokerDatabase ? await DbCountersAsync([_prefix + "_txbroker"], ct) : null;
-        var processes = new Dictionary<string, ProcessMeter.Reading?>();
-        foreach (var service in _implementation.Services)
-            processes[service] = _supervisor.ProcessIdOf(service) is { } pid ? ProcessMeter.Read(pid, tree: false) : null;
-        processes["postgres"] = _servers.Postgres.ProcessId is { } pg ? ProcessMeter.Read(pg, tree: true) : null;
-        processes["rabbitmq"] = _servers.Rabbit.ProcessId is { } mq ? ProcessMeter.Read(mq, tree: true) : null;
-        processes["harness"] = ProcessMeter.Read(Environment.ProcessId, tree: false);
+        var processes = Sampler.ReadProcesses(_implementation, _supervisor, _servers).ToDictionary(p => p.Key, p => (ProcessMeter.Reading?)p.Value.Reading);
         return new Reading(counters, business, broker, processes);
     }
 

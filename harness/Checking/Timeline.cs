@@ -7,10 +7,25 @@ public sealed record SecondStats(int Second, int Ok, int Failed, int Indetermina
 public sealed record ConsistencyBucket(double? UpToMs, int Orders);
 
 /// <summary>
-/// A run over time, for the report's charts: per second the ok, failed and indeterminate answers with their latency,
-/// the spread of time to consistency, and how long the clients took to get back to their pace after each fault.
+/// The system at one moment of a run, sampled each second through the load and the drain: what was still in doubt
+/// (the backlog: outbox rows, queued messages, pending orders, half messages) and what each process used. A figure
+/// the sampler could not read (a server down or paused) is null: a gap in the chart, not a zero.
 /// </summary>
-public sealed record Timeline(IReadOnlyList<SecondStats> Seconds, IReadOnlyList<ConsistencyBucket> TimeToConsistency)
+public sealed record HealthSample(double AtSeconds, InDoubt? Backlog, IReadOnlyList<ProcessUse> Processes);
+
+/// <summary>
+/// One process's use since the sample before: CPU in percent of one core (null on its first sample and after a restart,
+/// with nothing to compare with) and its memory now (proportional set size; a server's whole process tree).
+/// </summary>
+public sealed record ProcessUse(string Name, double? CpuPercent, double MemoryMiB);
+
+/// <summary>
+/// A run over time, for the report's charts: per second the ok, failed and indeterminate answers with their latency,
+/// the spread of time to consistency, how long the clients took to get back to their pace after each fault, and the
+/// backlog and each process's CPU and memory sampled beside them.
+/// </summary>
+public sealed record Timeline(IReadOnlyList<SecondStats> Seconds, IReadOnlyList<ConsistencyBucket> TimeToConsistency,
+    IReadOnlyList<HealthSample>? Samples = null)
 {
     public static readonly Timeline Empty = new([], []);
 

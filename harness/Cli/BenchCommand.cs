@@ -69,6 +69,7 @@ public static class BenchCommand
                 var result = await runner.RunAsync(ct);
                 await File.WriteAllTextAsync(Path.Combine(runner.RunDirectory!, "result.json"), System.Text.Json.JsonSerializer.Serialize(result, ResultJson.Options), CancellationToken.None);
                 await File.WriteAllTextAsync(Path.Combine(runner.RunDirectory!, "index.html"), BenchReport.Html(result), CancellationToken.None);
+                await RunFolder.WriteIndexAboveAsync(runner.RunDirectory!, CancellationToken.None);
                 BenchReport.Print(console, result);
                 console.MarkupLine($"report: {Markup.Escape(Path.Combine(runner.RunDirectory!, "index.html"))}");
                 return result.Runs.Any(r => r.Error is not null) ? ScenarioCommand.ExitFail : ScenarioCommand.ExitPass;

@@ -177,6 +177,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             var nemesis = new Nemesis(implementation, target, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
             clock.Start();
+            // Stopped when the drain ends, or by its disposal on any way out of this run.
+            await using var sampler = Sampler.Start(implementation, target, supervisor, servers, clock);
             // The nemesis stops with the load when the load fails, instead of faulting services being torn down.
             using var faulting = CancellationTokenSource.CreateLinkedTokenSource(ct);
             var loadTask = load.RunAsync(ct);
@@ -197,6 +199,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await nemesis.HealAsync(ct);
             var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario));
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
+            var samples = await sampler.StopAsync();
             var absorbed = await implementation.CountAbsorbedAsync(target, ct);
             await supervisor.StopAllAsync();
             // Read once the services are gone: the broker has then put back every unacked delivery, which a passive
@@ -241,7 +244,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 Expected: expected,
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
-                Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs));
+                Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples });
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -26,6 +26,9 @@ public static class HtmlReport
         return reader.ReadToEnd();
     });
 
+    /// <summary>ECharts as a script element, for a page that must open offline.</summary>
+    internal static string EChartsScript => $"<script>/* Apache ECharts {EChartsVersion}, Apache License 2.0 */\n{ECharts.Value}\n</script>\n";
+
     public static string Build(ScenarioResult result)
     {
         var html = new StringBuilder();
@@ -47,7 +50,7 @@ public static class HtmlReport
             .pass { background: #dff3e4; } .fail, .error { background: #fbdada; } .not-applicable, .expected, .failed-as-expected { background: #fff3d6; }
             .summary { font-size: 1.05rem; margin: .3rem 0 .6rem; }
             .charts { display: flex; flex-wrap: wrap; gap: .5rem; }
-            .chart { width: 48rem; height: 17rem; } .chart.small { width: 28rem; }
+            .chart { width: 48rem; height: 17rem; } .chart.small { width: 28rem; } .chart.third { width: 25.3rem; height: 15rem; }
             .meta { color: #555; font-size: 12px; }
             code { font-size: 12px; }
             </style></head><body>
@@ -155,8 +158,13 @@ public static class HtmlReport
         html.Append($"<h2 class=\"{Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Words.Of(run.Verdict))}</h2>\n");
         foreach (var reason in run.Reasons ?? []) html.Append($"<p class=\"reason\">{E(reason)}</p>\n");
         if (run.Error is not null) html.Append($"<p class=\"error\">{E(run.Error)}</p>\n");
-        if (run.Timeline is { Seconds.Count: > 0 })
-            html.Append($"<div class=\"charts\"><div class=\"chart\" id=\"time-{index}\"></div><div class=\"chart small\" id=\"ttc-{index}\"></div></div>\n");
+        if (run.Timeline is { Seconds.Count: > 0 } timeline)
+        {
+            html.Append($"<div class=\"charts\"><div class=\"chart\" id=\"time-{index}\"></div><div class=\"chart small\" id=\"ttc-{index}\"></div>");
+            if (timeline.Samples is { Count: > 0 })
+                html.Append($"<div class=\"chart third\" id=\"backlog-{index}\"></div><div class=\"chart third\" id=\"cpu-{index}\"></div><div class=\"chart third\" id=\"memory-{index}\"></div>");
+            html.Append("</div>\n");
+        }
         html.Append("<table><tr><th>invariant</th><th>ok</th><th>violations</th><th>examples</th><th>meaning</th></tr>\n");
         foreach (var i in run.Invariants)
         {
@@ -179,9 +187,12 @@ public static class HtmlReport
         html.Append($"""
             <table><tr><th>requested</th><th>ok</th><th>failed</th><th>indeterminate</th><th>created</th><th>rejected</th><th>duplicates delivered</th><th>republished</th></tr>
             <tr><td>{c.Requested}</td><td>{c.Ok}</td><td>{c.Failed}</td><td>{c.Indeterminate}</td><td>{c.OrdersCreated}</td><td>{c.OrdersRejected}</td><td>{c.DuplicatesDelivered}</td><td>{c.Republished}</td></tr></table>
-            <table><tr><th>ok/s</th><th>latency p50</th><th>p90</th><th>p99</th><th>max</th><th>time to consistency p50</th><th>p99</th><th>max</th><th>drain</th></tr>
-            <tr><td>{run.Throughput.OkPerSecond:0.#}</td><td>{Ms(run.Latency.P50Ms)}</td><td>{Ms(run.Latency.P90Ms)}</td><td>{Ms(run.Latency.P99Ms)}</td><td>{Ms(run.Latency.MaxMs)}</td>
-            <td>{Ms(run.TimeToConsistency.P50Ms)}</td><td>{Ms(run.TimeToConsistency.P99Ms)}</td><td>{Ms(run.TimeToConsistency.MaxMs)}</td>
+            <table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
+            {LatencyRow($"ok answers ({run.Throughput.OkPerSecond:0.#}/s)", run.Latency)}
+            {LatencyRow("every request, failed and indeterminate too", run.LatencyAllRequests)}
+            </table>
+            <table><tr><th>time to consistency p50</th><th>p99</th><th>max</th><th>drain</th></tr>
+            <tr><td>{Ms(run.TimeToConsistency.P50Ms)}</td><td>{Ms(run.TimeToConsistency.P99Ms)}</td><td>{Ms(run.TimeToConsistency.MaxMs)}</td>
             <td>{(run.Drain.Converged ? "converged" : "NOT converged")} in {run.Drain.Seconds:0.0} s</td></tr></table>
             """);
 
@@ -193,6 +204,10 @@ public static class HtmlReport
         html.Append(string.Join(", ", run.Logs.Select(l => IsOwnLog(l) ? $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>" : E(l))));
         html.Append("</p>\n");
     }
+
+    // p99.9 is "—" in a result.json written before it was recorded, rather than a 0 ms that reads as a measurement.
+    private static string LatencyRow(string label, Latency latency) =>
+        $"<tr><th>{E(label)}</th><td class=\"num\">{Ms(latency.P50Ms)}</td><td class=\"num\">{Ms(latency.P90Ms)}</td><td class=\"num\">{Ms(latency.P99Ms)}</td><td class=\"num\">{(latency.P999Ms == 0 && latency.MaxMs > 0 ? "—" : Ms(latency.P999Ms))}</td><td class=\"num\">{Ms(latency.MaxMs)}</td></tr>";
 
     // ------------------------------------------------------------------ charts
 
@@ -209,6 +224,7 @@ public static class HtmlReport
             name = run.Implementation,
             seconds = run.Timeline?.Seconds ?? [],
             consistency = run.Timeline?.TimeToConsistency ?? [],
+            samples = run.Timeline?.Samples ?? [],
             faults = run.Faults.Where(f => f.Outcome == FaultOutcome.Injected).Select(f => new
             {
                 label = $"{Words.Of(f.Kind)} {f.Target}" + (f.Step is null ? "" : $" at {f.Step}"),
@@ -217,49 +233,69 @@ public static class HtmlReport
                 to = Math.Max(f.EndSeconds ?? result.Settings.LoadSeconds, f.AtSeconds + 0.2),
             }),
         }).Where(r => r.seconds.Count > 0).ToList();
-        var xMax = Math.Ceiling(Math.Max(result.Settings.LoadSeconds, runs.Select(r => r.seconds.Count).DefaultIfEmpty(0).Max()));
+        // One time axis for every chart of the page: the load, the answers that came after it, and the drain's samples.
+        var xMax = Math.Ceiling(runs.Select(r => Math.Max(r.seconds.Count, r.samples.Select(s => s.AtSeconds).DefaultIfEmpty(0).Max()))
+            .Append(result.Settings.LoadSeconds).Max());
         var data = JsonSerializer.Serialize(new { xMax, runs }, ResultJson.OneLine);
         html.Append($"<script type=\"application/json\" id=\"chart-data\">{data}</script>\n");
-        html.Append($"<script>/* Apache ECharts {EChartsVersion}, Apache License 2.0 */\n{ECharts.Value}\n</script>\n");
+        html.Append(EChartsScript);
         html.Append("""
             <script>
             (function () {
               const data = JSON.parse(document.getElementById('chart-data').textContent);
               const shade = f => [{ name: f.label, xAxis: f.from }, { xAxis: f.to }];
               let drawn = 0;
-              for (const run of data.runs) {
-                const time = echarts.init(document.getElementById('time-' + run.index), null, { renderer: 'canvas' });
-                const at = s => s.second + 0.5;
-                time.setOption({
-                  animation: false,
-                  title: { text: run.name + ': answers per second, latency; faults shaded', textStyle: { fontSize: 13 } },
-                  tooltip: { trigger: 'axis' },
-                  legend: { top: 22, data: ['ok', 'failed', 'indeterminate', 'p50 ms', 'p99 ms'] },
-                  grid: { left: 50, right: 60, top: 60, bottom: 30 },
+              const draw = (id, option) => {
+                const div = document.getElementById(id);
+                if (!div) return;
+                echarts.init(div, null, { renderer: 'canvas' }).setOption(Object.assign({ animation: false, tooltip: { trigger: 'axis' } }, option));
+                drawn++;
+              };
+              // A chart on the page's time axis, the run's fault windows shaded on its first series.
+              const timeChart = (id, run, title, yAxis, series, legendTop) => {
+                series[0].markArea = { silent: true, itemStyle: { color: 'rgba(214, 39, 40, 0.13)' }, label: { fontSize: 10 }, data: run.faults.map(shade) };
+                draw(id, {
+                  title: { text: title, textStyle: { fontSize: 13 } },
+                  legend: { top: 22, type: 'scroll' },
+                  grid: { left: 50, right: Array.isArray(yAxis) ? 60 : 20, top: legendTop || 60, bottom: 30 },
                   xAxis: { type: 'value', min: 0, max: data.xMax, name: 's' },
-                  yAxis: [{ type: 'value', name: 'answers/s' }, { type: 'log', name: 'ms', position: 'right', min: 1 }],
-                  series: [
-                    { name: 'ok', type: 'bar', stack: 'answers', barWidth: '60%', itemStyle: { color: '#3a9d5d' },
-                      data: run.seconds.map(s => [at(s), s.ok]),
-                      markArea: { silent: true, itemStyle: { color: 'rgba(214, 39, 40, 0.13)' }, label: { fontSize: 10 }, data: run.faults.map(shade) } },
+                  yAxis, series,
+                });
+              };
+              const line = (name, points, extra) => Object.assign({ name, type: 'line', showSymbol: false, data: points }, extra || {});
+              for (const run of data.runs) {
+                const at = s => s.second + 0.5;
+                timeChart('time-' + run.index, run, run.name + ': answers per second, latency; faults shaded',
+                  [{ type: 'value', name: 'answers/s' }, { type: 'log', name: 'ms', position: 'right', min: 1 }],
+                  [
+                    { name: 'ok', type: 'bar', stack: 'answers', barWidth: '60%', itemStyle: { color: '#3a9d5d' }, data: run.seconds.map(s => [at(s), s.ok]) },
                     { name: 'failed', type: 'bar', stack: 'answers', itemStyle: { color: '#d62728' }, data: run.seconds.map(s => [at(s), s.failed]) },
                     { name: 'indeterminate', type: 'bar', stack: 'answers', itemStyle: { color: '#f0a030' }, data: run.seconds.map(s => [at(s), s.indeterminate]) },
-                    { name: 'p50 ms', type: 'line', yAxisIndex: 1, showSymbol: false, data: run.seconds.filter(s => s.p50Ms > 0).map(s => [at(s), s.p50Ms]) },
-                    { name: 'p99 ms', type: 'line', yAxisIndex: 1, showSymbol: false, data: run.seconds.filter(s => s.p99Ms > 0).map(s => [at(s), s.p99Ms]) },
-                  ],
-                });
-                const ttc = echarts.init(document.getElementById('ttc-' + run.index), null, { renderer: 'canvas' });
-                ttc.setOption({
-                  animation: false,
+                    line('p50 ms', run.seconds.filter(s => s.p50Ms > 0).map(s => [at(s), s.p50Ms]), { yAxisIndex: 1 }),
+                    line('p99 ms', run.seconds.filter(s => s.p99Ms > 0).map(s => [at(s), s.p99Ms]), { yAxisIndex: 1 }),
+                  ]);
+                draw('ttc-' + run.index, {
                   title: { text: 'time to consistency (orders)', textStyle: { fontSize: 13 } },
-                  tooltip: { trigger: 'axis' },
                   grid: { left: 50, right: 20, top: 40, bottom: 50 },
                   xAxis: { type: 'category', axisLabel: { rotate: 40, fontSize: 10 },
                            data: run.consistency.map(b => b.upToMs === null ? '> 60 s' : b.upToMs < 1000 ? '≤ ' + b.upToMs + ' ms' : '≤ ' + b.upToMs / 1000 + ' s') },
                   yAxis: { type: 'value' },
                   series: [{ type: 'bar', itemStyle: { color: '#4a78b5' }, data: run.consistency.map(b => b.orders) }],
                 });
-                drawn += 2;
+                if (run.samples.length === 0) continue;
+                // A second the sampler could not read (a server down or paused) is a gap, not a zero.
+                const backlog = [['pending orders', b => b.pendingOrders], ['queued messages', b => b.queuedMessages],
+                                 ['outbox rows', b => b.outboxRows], ['half messages in doubt', b => b.otherInDoubt]]
+                  .filter(([, pick], i) => i < 2 || run.samples.some(s => s.backlog && pick(s.backlog) > 0))
+                  .map(([name, pick]) => line(name, run.samples.map(s => [s.atSeconds, s.backlog ? pick(s.backlog) : null])));
+                timeChart('backlog-' + run.index, run, 'backlog: still in doubt', { type: 'value' }, backlog, 70);
+                const names = [...new Set(run.samples.flatMap(s => s.processes.map(p => p.name)))];
+                const perProcess = pick => names.map(name => line(name, run.samples.map(s => {
+                  const p = s.processes.find(p => p.name === name);
+                  return [s.atSeconds, p ? pick(p) : null];
+                })));
+                timeChart('cpu-' + run.index, run, 'CPU, % of one core', { type: 'value' }, perProcess(p => p.cpuPercent), 70);
+                timeChart('memory-' + run.index, run, 'memory, MiB (PSS)', { type: 'value' }, perProcess(p => p.memoryMiB), 70);
               }
               document.body.dataset.chartsDrawn = String(drawn);
             })();

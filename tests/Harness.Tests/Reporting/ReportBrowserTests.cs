@@ -1,3 +1,5 @@
+using Dtx.Harness.Checking;
+using Dtx.Harness.Engine;
 using Dtx.Harness.Reporting;
 using Microsoft.Playwright;
 using Xunit;
@@ -15,12 +17,10 @@ namespace Dtx.Tests.Reporting;
 [Collection(Dtx.Tests.Support.ServersCollection.Name)]
 public sealed class ReportBrowserTests(ITestOutputHelper output)
 {
-    private const string Chromium = "/usr/bin/chromium";
 
     [Fact]
     public async Task The_report_draws_every_chart_offline_and_shows_the_comparison_without_scrolling()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./test.sh installs Debian's chromium (scripts/setup.sh --with-browser)");
         var folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "dtx-report-" + Guid.NewGuid().ToString("N")[..8], "run")).FullName;
         var sample = SampleRuns.Result("<script>alert(1)</script>");
         await RunFolder.WriteAsync(folder, sample, default);
@@ -32,32 +32,13 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
         Assert.True(report.ExitCode == 0, report.Stderr);
         Assert.True(File.Exists(page), "report wrote no index.html");
 
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = Chromium,
-            Headless = true,
-            // No sandbox as root; no background traffic to Google's hosts, which this machine's closed network refuses.
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        });
-        var tab = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 800 } });
-        var errors = new List<string>();
-        var requests = new List<string>();
-        var dialogs = new List<string>();
-        tab.Console += (_, message) => { if (message.Type == "error") errors.Add(message.Text); };
-        tab.PageError += (_, error) => errors.Add(error);
-        tab.Request += (_, request) => requests.Add(request.Url);
-        tab.Dialog += (_, dialog) => { dialogs.Add(dialog.Message); _ = dialog.DismissAsync(); };
-
-        await tab.GotoAsync(new Uri(page).AbsoluteUri);
-        await tab.WaitForSelectorAsync("body[data-charts-drawn]", new() { Timeout = 15_000 });
-
+        await using var browsing = await Browsing.OpenAsync(page);
+        var tab = browsing.Tab;
         var screenshot = Path.Combine(AppContext.BaseDirectory, "report-1280x800.png");
         await tab.ScreenshotAsync(new() { Path = screenshot });
+        await tab.ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "report-full-page.png"), FullPage = true });
         output.WriteLine($"screenshot: {screenshot}");
-        Assert.Empty(errors);
-        Assert.Equal([new Uri(page).AbsoluteUri], requests); // the page itself, nothing else: ECharts is inlined
-        Assert.Empty(dialogs);
+        browsing.AssertQuietAndOffline();
 
         // Every chart drawn: two per implementation, each a canvas with many painted pixels.
         var painted = await tab.EvaluateAsync<int[]>("""
@@ -70,11 +51,24 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
               return n;
             })
             """);
-        Assert.Equal(6, painted.Length);
+        Assert.Equal(15, painted.Length); // five per implementation: answers, time to consistency, backlog, CPU, memory
         Assert.All(painted, n => Assert.True(n > 2000, $"a chart painted only {n} pixels"));
-        // The crash window is shaded on every time chart.
-        var windows = await tab.EvaluateAsync<int[]>("() => [...document.querySelectorAll('[id^=time-]')].map(div => echarts.getInstanceByDom(div).getOption().series[0].markArea.data.length)");
-        Assert.Equal([1, 1, 1], windows);
+        Assert.Equal("15", await tab.GetAttributeAsync("body", "data-charts-drawn"));
+        // The crash window is shaded on every time chart, and every time chart shares one axis.
+        foreach (var chart in new[] { "time", "backlog", "cpu", "memory" })
+        {
+            var windows = await tab.EvaluateAsync<int[]>($"() => [...document.querySelectorAll('[id^={chart}-]')].map(div => echarts.getInstanceByDom(div).getOption().series[0].markArea.data.length)");
+            Assert.True(windows is [1, 1, 1], $"{chart}: fault windows {string.Join(",", windows)}");
+            var axes = await tab.EvaluateAsync<double[]>($"() => [...document.querySelectorAll('[id^={chart}-]')].map(div => echarts.getInstanceByDom(div).getOption().xAxis[0].max)");
+            Assert.All(axes, max => Assert.Equal(20, max));
+        }
+        // The samples are drawn, a second the sampler missed as a gap, and a process down as a gap in its own line only.
+        var backlogDrawn = await tab.EvaluateAsync<int[]>("() => [...document.querySelectorAll('[id^=backlog-]')].map(div => echarts.getInstanceByDom(div).getOption().series.find(s => s.name === 'pending orders').data.filter(p => p[1] !== null).reduce((n, p) => n + p[1], 0))");
+        Assert.Equal(sample.Runs.Select(r => r.Timeline!.Samples!.Sum(s => s.Backlog?.PendingOrders ?? 0)), backlogDrawn);
+        var initiatorCpu = await tab.EvaluateAsync<int[]>("() => [...document.querySelectorAll('[id^=cpu-]')].map(div => echarts.getInstanceByDom(div).getOption().series.find(s => s.name === 'initiator').data.filter(p => p[1] !== null).length)");
+        Assert.Equal([16, 16, 16], initiatorCpu); // 20 samples less the first, the two while it was down and the first after
+        var series = await tab.EvaluateAsync<string[]>("() => echarts.getInstanceByDom(document.getElementById('backlog-0')).getOption().series.map(s => s.name)");
+        Assert.Equal(["pending orders", "queued messages", "outbox rows"], series); // local-table has no half messages
         // And the charts hold the run's data, not just axes: every second, and every ok answer, of each run.
         var okDrawn = await tab.EvaluateAsync<int[][]>("() => [...document.querySelectorAll('[id^=time-]')].map(div => { const ok = echarts.getInstanceByDom(div).getOption().series[0].data; return [ok.length, ok.reduce((n, p) => n + p[1], 0)]; })");
         Assert.Equal(sample.Runs.Select(r => new[] { r.Timeline!.Seconds.Count, r.Timeline.Seconds.Sum(s => s.Ok) }), okDrawn);
@@ -90,5 +84,114 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
         Assert.Contains("local-table got back to pace sooner after the faults (1.0 s vs 3.0 s)", summary);
         Assert.Contains("at a cost of", summary);
         Directory.Delete(Path.GetDirectoryName(folder)!, recursive: true);
+    }
+
+    [Fact]
+    public async Task The_list_of_runs_shows_every_folder_newest_first_with_a_trend_per_scenario()
+    {
+        var reports = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "dtx-runs-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+        var night = new DateTimeOffset(2026, 11, 28, 2, 0, 0, TimeSpan.Zero);
+        // Three nights of crash-after-commit, the second one with half-message failing; one run of another scenario.
+        for (var n = 0; n < 3; n++)
+        {
+            var sample = SampleRuns.Result() with { StartedAt = night.AddDays(n) };
+            if (n == 1) sample = sample with { Runs = [.. sample.Runs.Select(r => r.Implementation == "half-message" ? r with { Verdict = Verdict.Fail } : r)] };
+            await WriteRunAsync(reports, $"{night.AddDays(n):yyyyMMdd}-020000-crash-after-commit", sample);
+        }
+        await WriteRunAsync(reports, "20261201-020000-x", SampleRuns.Result("<img src=x onerror=alert(1)>") with { StartedAt = night.AddDays(3) });
+        // Two benches, an interrupted run (no result.json) and a folder of repeated runs (its own list, no result).
+        for (var n = 0; n < 2; n++)
+        {
+            var bench = Directory.CreateDirectory(Path.Combine(reports, $"{night.AddDays(n):yyyyMMdd}-030000-bench")).FullName;
+            await File.WriteAllTextAsync(Path.Combine(bench, "result.json"), System.Text.Json.JsonSerializer.Serialize(SampleRuns.Bench(night.AddDays(n).AddHours(1), 150 + 10 * n), ResultJson.Options));
+        }
+        Directory.CreateDirectory(Path.Combine(reports, "20261202-020000-interrupted"));
+        var repeat = Directory.CreateDirectory(Path.Combine(reports, "repeat-20261202-040000-all")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(repeat, "index.html"), "<!doctype html><title>runs</title>");
+        // The list is written whenever a run folder is: here by the last run's.
+        await RunFolder.WriteAsync(Path.Combine(reports, "20261201-020000-x"), SampleRuns.Result("<img src=x onerror=alert(1)>") with { StartedAt = night.AddDays(3) }, default);
+
+        await using var browsing = await Browsing.OpenAsync(Path.Combine(reports, "index.html"));
+        var tab = browsing.Tab;
+        await tab.ScreenshotAsync(new() { Path = Path.Combine(AppContext.BaseDirectory, "runs-index.png"), FullPage = true });
+        browsing.AssertQuietAndOffline();
+
+        var rows = await tab.EvaluateAsync<string[][]>("() => [...document.querySelectorAll('#runs tr')].slice(1).map(tr => [...tr.cells].map(td => td.innerText))");
+        Assert.Equal(["20261201-020000-x", "20261130-020000-crash-after-commit", "20261129-030000-bench", "20261129-020000-crash-after-commit",
+            "20261128-030000-bench", "20261128-020000-crash-after-commit", "repeat-20261202-040000-all", "20261202-020000-interrupted"], rows.Select(r => r[0]));
+        Assert.Equal(["pass", "pass", "pass", "fail", "pass", "pass", "", "incomplete"], rows.Select(r => r[2]));
+        Assert.Contains("half-message: fail — 17.5 ok/s, p99 70 ms, consistent p99 1600 ms", rows[3][3]);
+        Assert.Contains("bench: local-table 160 orders/s", rows[2][3]);
+        Assert.Contains("no result.json", rows[7][3]);
+        Assert.Equal(0, await tab.EvaluateAsync<int>("() => document.querySelectorAll('img').length")); // the hostile name is text
+
+        // Two trend charts: crash-after-commit (run three times) and the benches; the other scenario ran once.
+        Assert.Equal("2", await tab.GetAttributeAsync("body", "data-charts-drawn"));
+        var trend = await tab.EvaluateAsync<string[]>("""
+            () => echarts.getInstanceByDom(document.querySelector('.trend')).getOption().series
+              .map(s => s.name + ':' + s.data.map(p => p.value[1] + (p.itemStyle ? '!' : '')).join(','))
+            """);
+        Assert.Contains("half-message ok/s:17.5,17.5!,17.5", trend);
+        Assert.Contains("local-table p99 ms:1600,1600,1600", trend);
+        Assert.Contains("dual-write ok/s:17.5,17.5,17.5", trend); // failed as expected is not a failure
+        Directory.Delete(reports, recursive: true);
+    }
+
+    private static async Task WriteRunAsync(string reports, string name, ScenarioResult result)
+    {
+        var folder = Directory.CreateDirectory(Path.Combine(reports, name)).FullName;
+        await File.WriteAllTextAsync(Path.Combine(folder, "result.json"), ResultJson.Serialize(result));
+        await RunFolder.WriteReportsAsync(folder, result, default);
+    }
+
+    /// <summary>
+    /// A page open in headless Chromium on a 1280×800 screen, its charts drawn, with every console error, request
+    /// and dialog it caused recorded.
+    /// </summary>
+    private sealed class Browsing : IAsyncDisposable
+    {
+        private const string Chromium = "/usr/bin/chromium";
+        private readonly List<string> _errors = [], _requests = [], _dialogs = [];
+        private IPlaywright _playwright = null!;
+        private IBrowser _browser = null!;
+        private string _url = "";
+
+        public IPage Tab { get; private set; } = null!;
+
+        public static async Task<Browsing> OpenAsync(string page)
+        {
+            Assert.True(File.Exists(Chromium), $"{Chromium} is missing: ./test.sh installs Debian's chromium (scripts/setup.sh --with-browser)");
+            var browsing = new Browsing { _url = new Uri(page).AbsoluteUri };
+            browsing._playwright = await Playwright.CreateAsync();
+            browsing._browser = await browsing._playwright.Chromium.LaunchAsync(new()
+            {
+                ExecutablePath = Chromium,
+                Headless = true,
+                // No sandbox as root; no background traffic to Google's hosts, which this machine's closed network refuses.
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            var tab = browsing.Tab = await browsing._browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 800 } });
+            tab.Console += (_, message) => { if (message.Type == "error") browsing._errors.Add(message.Text); };
+            tab.PageError += (_, error) => browsing._errors.Add(error);
+            tab.Request += (_, request) => browsing._requests.Add(request.Url);
+            tab.Dialog += (_, dialog) => { browsing._dialogs.Add(dialog.Message); _ = dialog.DismissAsync(); };
+            await tab.GotoAsync(browsing._url);
+            await tab.WaitForSelectorAsync("body[data-charts-drawn]", new() { Timeout = 15_000 });
+            return browsing;
+        }
+
+        /// <summary>No script error, no dialog (a name that ran as markup would open one), and no request but the page's own: ECharts is inlined.</summary>
+        public void AssertQuietAndOffline()
+        {
+            Assert.Empty(_errors);
+            Assert.Equal([_url], _requests);
+            Assert.Empty(_dialogs);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _browser.DisposeAsync();
+            _playwright.Dispose();
+        }
     }
 }

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Dtx.Harness.Bench;
+namespace Dtx.Harness.Infrastructure;
 
 /// <summary>
 /// CPU time and memory of a process, or of a process and everything below it, read from <c>/proc</c> (Linux only):
@@ -19,36 +19,45 @@ public static class ProcessMeter
     public sealed record Reading(double CpuSeconds, double PeakRssMiB, double RssMiB);
 
     /// <summary>
-    /// Null when the process is gone or /proc cannot be read. <paramref name="tree"/> for a server whose work is done by
-    /// children; not for a process whose children are others' (the harness's children are the services and servers,
-    /// and a child that exits takes its time from the live sum to its own parent's, which would read as time going back).
+    /// Readings of several processes from one listing of <c>/proc</c> (a sampler reads every process of a run each
+    /// second). A process gone or unreadable has no entry. <c>Tree</c> for a server whose work is done by children; not
+    /// for a process whose children are others' (the harness's children are the services and servers, and a child that
+    /// exits takes its time from the live sum to its own parent's, which would read as time going back).
     /// </summary>
-    public static Reading? Read(int rootPid, bool tree)
+    public static IReadOnlyDictionary<int, Reading> ReadMany(IReadOnlyCollection<(int Pid, bool Tree)> roots)
     {
+        var readings = new Dictionary<int, Reading>();
         try
         {
             var stats = Directory.GetDirectories("/proc")
                 .Select(d => int.TryParse(Path.GetFileName(d), out var pid) ? Stat(pid) : null)
                 .OfType<ProcStat>()
                 .ToDictionary(s => s.Pid);
-            if (!stats.TryGetValue(rootPid, out var root)) return null;
-            if (!tree)
-                return new Reading((root.UserTicks + root.SystemTicks) / TicksPerSecond, StatusKiB(rootPid, "VmHWM") / 1024.0, PssKiB(rootPid) / 1024.0);
-            var children = stats.Values.ToLookup(s => s.ParentPid);
-            var members = new List<ProcStat>();
-            var pending = new Stack<ProcStat>([root]);
-            while (pending.TryPop(out var next))
+            var children = roots.Any(r => r.Tree) ? stats.Values.ToLookup(s => s.ParentPid) : null;
+            foreach (var (rootPid, tree) in roots)
             {
-                members.Add(next);
-                foreach (var child in children[next.Pid]) pending.Push(child);
+                if (!stats.TryGetValue(rootPid, out var root)) continue;
+                if (!tree)
+                {
+                    readings[rootPid] = new Reading((root.UserTicks + root.SystemTicks) / TicksPerSecond, StatusKiB(rootPid, "VmHWM") / 1024.0, PssKiB(rootPid) / 1024.0);
+                    continue;
+                }
+                var members = new List<ProcStat>();
+                var pending = new Stack<ProcStat>([root]);
+                while (pending.TryPop(out var next))
+                {
+                    members.Add(next);
+                    foreach (var child in children![next.Pid]) pending.Push(child);
+                }
+                var cpuTicks = members.Sum(s => s.UserTicks + s.SystemTicks) + root.ReapedChildrenTicks;
+                readings[rootPid] = new Reading(cpuTicks / TicksPerSecond, StatusKiB(rootPid, "VmHWM") / 1024.0, members.Sum(s => PssKiB(s.Pid)) / 1024.0);
             }
-            var cpuTicks = members.Sum(s => s.UserTicks + s.SystemTicks) + root.ReapedChildrenTicks;
-            return new Reading(cpuTicks / TicksPerSecond, StatusKiB(rootPid, "VmHWM") / 1024.0, members.Sum(s => PssKiB(s.Pid)) / 1024.0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            return null;
+            // /proc unreadable: no readings at all rather than a failed run.
         }
+        return readings;
     }
 
     private sealed record ProcStat(int Pid, int ParentPid, long UserTicks, long SystemTicks, long ReapedChildrenTicks);
