@@ -48,7 +48,11 @@ public sealed record CheckCounts(
     int Compensated);
 
 /// <summary>
-/// Orders requested and, of them, created: over the requests made while no fault was active (<paramref name="OutsideFaults"/>),
-/// or over every request. See <see cref="Checker.ProgressOf"/>.
+/// Orders requested and, of them, created: over the requests made while no fault that fails requests was active
+/// (<paramref name="OutsideFaults"/>), or over every request; and <see cref="AfterFaults"/> the same over the orders
+/// requested after the last fault ended, when there were enough of them to judge. See <see cref="Checker.ProgressOf"/>.
 /// </summary>
-public sealed record Progress(int Requested, int Created, bool OutsideFaults);
+public sealed record Progress(int Requested, int Created, bool OutsideFaults)
+{
+    public (int Requested, int Created)? AfterFaults { get; init; }
+}

@@ -80,26 +80,43 @@ public static class Checker
     }
 
     /// <summary>
-    /// The load's progress where it could be expected: of the orders first requested outside every injected fault's
-    /// window (a crash from the death to the restart, a partition while it lasted), how many the participant created.
-    /// Requests into a dead process or a cut link fail by design, and counted against the progress floor they made
-    /// a scenario with three crashes in sixteen seconds fail on a slow machine for its faults' sake. With fewer than
-    /// <see cref="MinRequestsOutsideFaults"/> such requests (a fault as long as the load) every request counts.
+    /// The load's progress, judged twice. Over the orders first requested outside the windows of the faults that make
+    /// requests fail by design (a process killed or stopped until it is back, a link cut, hung or reset while it lasts):
+    /// counted against the floor, those made a scenario with three crashes in sixteen seconds fail on a slow machine
+    /// for its faults' sake. A delay, a slow link, a lost or poisoned message makes no request fail, and its window
+    /// counts. And over the orders first requested after the last fault ended, so that a system which stops creating
+    /// orders at its first fault cannot pass on the orders it created before. Each judgement needs at least
+    /// <see cref="MinShareJudged"/> of the requests; with fewer outside the windows every request counts, and with
+    /// fewer after the last fault (a fault that lasts to the end) there is no second judgement.
     /// </summary>
     public static Progress ProgressOf(History history, GroundTruth truth, IReadOnlyList<FaultRecord> faults, double loadSeconds)
     {
         var created = truth.ParticipantOrders.Where(p => p.Status == ParticipantStatus.Created).Select(p => p.OrderId).ToHashSet();
-        var windows = faults.Where(f => f.Outcome == FaultOutcome.Injected)
-            .Select(f => (From: f.AtSeconds, To: f.EndSeconds ?? loadSeconds)).ToList();
+        var injected = faults.Where(f => f.Outcome == FaultOutcome.Injected).Select(f => (Fault: f, From: f.AtSeconds, To: f.EndSeconds ?? loadSeconds)).ToList();
+        var failing = injected.Where(w => FailsRequests(w.Fault)).ToList();
         // An order's first request decides: a client's retry of it is the same order.
         var first = history.Ops.Where(o => o.Type == OpType.Invoke).GroupBy(o => o.OrderId).Select(g => g.MinBy(o => o.AtSeconds)!).ToList();
-        var outside = first.Where(o => !windows.Any(w => o.AtSeconds >= w.From && o.AtSeconds < w.To)).ToList();
-        return outside.Count >= MinRequestsOutsideFaults && outside.Count < first.Count
-            ? new Progress(outside.Count, outside.Count(o => created.Contains(o.OrderId)), OutsideFaults: true)
-            : new Progress(first.Count, first.Count(o => created.Contains(o.OrderId)), OutsideFaults: false);
+        var enough = Math.Max(1, (int)Math.Ceiling(first.Count * MinShareJudged));
+        var outside = first.Where(o => !failing.Any(w => o.AtSeconds >= w.From && o.AtSeconds < w.To)).ToList();
+        var counted = outside.Count >= enough ? outside : first;
+        var lastEnd = injected.Count == 0 ? double.PositiveInfinity : injected.Max(w => w.To);
+        var after = first.Where(o => o.AtSeconds >= lastEnd).ToList();
+        return new Progress(counted.Count, counted.Count(o => created.Contains(o.OrderId)), OutsideFaults: counted.Count < first.Count)
+        {
+            AfterFaults = after.Count >= enough ? (after.Count, after.Count(o => created.Contains(o.OrderId))) : null,
+        };
     }
 
-    public const int MinRequestsOutsideFaults = 20;
+    /// <summary>The least share of the requests a progress judgement is made on: about 1.6 s of a 16 s load.</summary>
+    public const double MinShareJudged = 0.1;
+
+    private static bool FailsRequests(FaultRecord fault) => fault.Kind switch
+    {
+        FaultKind.Crash or FaultKind.Partition or FaultKind.Hang or FaultKind.ResetPeer => true,
+        // A stopped service; a step held by a failpoint's pause only makes its requests wait.
+        FaultKind.Pause => fault.Step is null,
+        _ => false,
+    };
 
     // ---- the invariants -------------------------------------------------------------------------------
 

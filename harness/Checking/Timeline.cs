@@ -7,7 +7,7 @@ public sealed record SecondStats(int Second, int Ok, int Failed, int Indetermina
 public sealed record ConsistencyBucket(double? UpToMs, int Orders);
 
 /// <summary>
-/// The system at one moment of a run, sampled each second through the load and the drain: what was still in doubt
+/// The system at one moment of a run, sampled every two seconds through the load and the drain: what was still in doubt
 /// (the backlog: outbox rows, queued messages, pending orders, half messages) and what each process used. A figure
 /// the sampler could not read (a server down or paused) is null: a gap in the chart, not a zero.
 /// </summary>

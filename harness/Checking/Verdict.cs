@@ -29,7 +29,8 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// load that the faults stopped so that there was nothing to check.
     /// </summary>
     /// <param name="requested">The orders the progress floor is judged on, and <paramref name="created"/> the ones of them created: see <see cref="Checker.ProgressOf"/>.</param>
-    /// <param name="outsideFaults">Those are the orders requested while no fault was active, as the reason then says.</param>
+    /// <param name="outsideFaults">Those are the orders requested while no fault failed requests, as the reason then says.</param>
+    /// <param name="afterFaults">The orders requested after the last fault ended and the ones of them created, judged on the same floor.</param>
     /// <param name="baselineMayBreak">
     /// The naive baseline judged beside a reference: it must violate every expected invariant, and a violation of one
     /// of these that the scenario does not list is reported ("also") instead of failing it — how much more a naive
@@ -37,7 +38,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// </param>
     public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare,
         IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null, IReadOnlyCollection<string>? baselineMayBreak = null,
-        bool outsideFaults = false)
+        bool outsideFaults = false, (int Requested, int Created)? afterFaults = null)
     {
         var expected = expectedViolations ?? [];
         var reasons = new List<string>();
@@ -74,7 +75,11 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
         // nothing, as long as it broke what the scenario expects of it.
         if (created < needed)
             (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(
-                $"too little progress: {created} of {requested} {(outsideFaults ? "orders requested while no fault was active" : "requested orders")} were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
+                $"too little progress: {created} of {requested} {(outsideFaults ? "orders requested while no fault failed requests" : "requested orders")} were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
+        // A system that stopped at its first fault and never came back, judged apart: before the fault it may have made enough.
+        if (afterFaults is { } after && after.Created < Math.Max(1, (int)Math.Ceiling(after.Requested * minCreatedShare)))
+            (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(
+                $"too little progress after the faults: {after.Created} of the {after.Requested} orders requested after the last fault ended were created ({Share(after.Created, after.Requested)}; the scenario needs at least {minCreatedShare:0%})");
 
         if (error) return new(Verdict.Error, reasons);
         if (reasons.Count > 0) return new(Verdict.Fail, reasons);

@@ -6,13 +6,15 @@ using Dtx.Harness.Services;
 namespace Dtx.Harness.Engine;
 
 /// <summary>
-/// Samples the system once a second beside the load and the drain: the implementation's backlog (its own probe, the
+/// Samples the system every <see cref="Interval"/> beside the load and the drain: the implementation's backlog (its own probe, the
 /// one the drain waits on) and the CPU and memory of every process of the run, so that a report shows the system's
 /// health on the same time axis as the faults. It only reads: no figure it takes feeds a verdict.
 /// </summary>
 public sealed class Sampler : IAsyncDisposable
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    // Every two seconds: each probe opens fresh PostgreSQL connections (a backend forked for each) and an AMQP
+    // connection, a cost on two cores that the implementations share; recoveries last several seconds.
+    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2);
 
     // A probe against a paused or hanging server is given up after this; one still running is not started again, so a
     // fault cannot pile up probes (and their connections) on the server it stopped.
@@ -62,10 +64,15 @@ public sealed class Sampler : IAsyncDisposable
             do
             {
                 var at = _clock.Seconds;
-                if (probe is null || probe.IsCompleted) probe = ProbeAsync();
-                // The backlog belongs to this second only if it is read within it; a late answer is dropped.
-                var backlog = await Task.WhenAny(probe, Task.Delay(Interval * 0.8, ct)) == probe ? await probe : null;
-                _samples.Add(new HealthSample(Math.Round(at, 2), backlog, ReadProcesses(at)));
+                InDoubt? backlog = null;
+                // A probe still running from an earlier tick (a paused server) is left alone and its late answer dropped:
+                // the backlog belongs to this tick only if it is read within it.
+                if (probe is null || probe.IsCompleted)
+                {
+                    probe = ProbeAsync();
+                    if (await Task.WhenAny(probe, Task.Delay(Interval * 0.8, ct)) == probe) backlog = await probe;
+                }
+                _samples.Add(new HealthSample(Math.Round(at, 2), backlog, ReadProcesses()));
             }
             while (await timer.WaitForNextTickAsync(ct));
         }
@@ -89,8 +96,10 @@ public sealed class Sampler : IAsyncDisposable
         }
     }
 
-    private List<ProcessUse> ReadProcesses(double at)
+    private List<ProcessUse> ReadProcesses()
     {
+        // The time of the reading itself, not of the tick: the wait for the probe would put the CPU figures over the wrong interval.
+        var at = _clock.Seconds;
         var uses = new List<ProcessUse>();
         foreach (var (name, (pid, reading)) in ReadProcesses(_implementation, _supervisor, _servers))
         {

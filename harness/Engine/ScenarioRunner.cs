@@ -226,7 +226,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var expected = expectationsApply ? scenario.ExpectedViolations(implementation.Name) : [];
             var progress = Checker.ProgressOf(recorded, truth, faults, scenario.Load.Duration.TotalSeconds);
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, progress.Requested, progress.Created, scenario.Load.MinCreatedShare,
-                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults);
+                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults, afterFaults: progress.AfterFaults);
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,

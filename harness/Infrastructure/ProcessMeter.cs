@@ -72,9 +72,9 @@ public static class ProcessMeter
             long Field(int number) => long.Parse(fields[number - 3], CultureInfo.InvariantCulture);
             return new ProcStat(pid, (int)Field(4), Field(14), Field(15), Field(16) + Field(17));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
         {
-            return null; // gone between the listing and the read
+            return null; // gone between the listing and the read, or an empty stat file
         }
     }
 

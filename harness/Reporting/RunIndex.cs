@@ -23,7 +23,7 @@ public static class RunIndex
     public static string Build(string reports)
     {
         var entries = Directory.GetDirectories(reports).Select(Read)
-            // Newest first: by the time the run started, and a folder without one by its name (which starts with it).
+            // Newest first by the time the run started; folders without one (interrupted runs, folders of runs) last, by name.
             .OrderByDescending(e => e.StartedAt ?? DateTimeOffset.MinValue).ThenByDescending(e => e.Folder, StringComparer.Ordinal)
             .ToList();
         var html = new StringBuilder();
@@ -66,10 +66,15 @@ public static class RunIndex
             if (document.RootElement.TryGetProperty("kind", out var kind) && kind.ValueKind == JsonValueKind.String && kind.GetString() == "bench")
             {
                 var bench = JsonSerializer.Deserialize<BenchResult>(json, ResultJson.Options) ?? throw new JsonException("empty");
-                return new Entry(name, hasPage, bench.StartedAt, null, bench, null);
+                return bench.Runs is null || bench.Runs.Any(r => r is null)
+                    ? new Entry(name, hasPage, null, null, null, "result.json lacks the bench's runs")
+                    : new Entry(name, hasPage, bench.StartedAt, null, bench, null);
             }
             var scenario = ResultJson.Deserialize(json);
-            return scenario.Runs is null ? new Entry(name, hasPage, null, null, null, "result.json holds no runs") : new Entry(name, hasPage, scenario.StartedAt, scenario, null, null);
+            // A result.json cut short or written by hand may lack what a row shows: one such folder must not cost the list.
+            if (scenario.Runs is null || scenario.Settings is null || scenario.Runs.Any(r => r?.Throughput is null || r.Latency is null || r.TimeToConsistency is null))
+                return new Entry(name, hasPage, null, null, null, "result.json lacks the runs' figures");
+            return new Entry(name, hasPage, scenario.StartedAt, scenario, null, null);
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or NotSupportedException)
         {
@@ -108,12 +113,16 @@ public static class RunIndex
     /// </summary>
     private static void AppendTrends(StringBuilder html, List<Entry> entries)
     {
-        var scenarios = entries.Where(e => e.Scenario is not null).GroupBy(e => e.Scenario!.Scenario).Where(g => g.Count() >= 2)
-            .OrderBy(g => g.Key, StringComparer.Ordinal)
+        // A trend compares like with like: the same scenario at the same rate and length, and no mutant's run (it
+        // exists to fail, and would read as a regression).
+        var scenarios = entries.Where(e => e.Scenario is not null)
+            .GroupBy(e => (e.Scenario!.Scenario, e.Scenario.Settings.Rate, e.Scenario.Settings.LoadSeconds))
+            .Where(g => g.Count(e => e.Scenario!.Runs.Any(r => r.Mutant is null)) >= 2)
+            .OrderBy(g => g.Key.Scenario, StringComparer.Ordinal)
             .Select(g => new
             {
-                title = g.Key,
-                series = g.SelectMany(e => e.Scenario!.Runs.Where(r => r.Verdict is not (Verdict.NotApplicable or Verdict.Error))
+                title = $"{g.Key.Scenario} · {F(g.Key.Rate, "0.#")}/s × {F(g.Key.LoadSeconds, "0.#")} s",
+                series = g.SelectMany(e => e.Scenario!.Runs.Where(r => r.Mutant is null && r.Verdict is not (Verdict.NotApplicable or Verdict.Error))
                         .Select(r => (Run: r, At: e.StartedAt!.Value)))
                     .GroupBy(x => x.Run.Implementation)
                     .Select(impl => new

@@ -98,6 +98,9 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
             if (n == 1) sample = sample with { Runs = [.. sample.Runs.Select(r => r.Implementation == "half-message" ? r with { Verdict = Verdict.Fail } : r)] };
             await WriteRunAsync(reports, $"{night.AddDays(n):yyyyMMdd}-020000-crash-after-commit", sample);
         }
+        // A mutant's run of the same scenario: it exists to fail, and must not read as a regression in the trend.
+        var mutant = SampleRuns.Result() with { StartedAt = night.AddDays(2).AddHours(1) };
+        await WriteRunAsync(reports, "20261130-030000-crash-after-commit", mutant with { Runs = [.. mutant.Runs.Select(r => r with { Verdict = Verdict.Fail, Mutant = "no-inbox-dedupe" })] });
         await WriteRunAsync(reports, "20261201-020000-x", SampleRuns.Result("<img src=x onerror=alert(1)>") with { StartedAt = night.AddDays(3) });
         // Two benches, an interrupted run (no result.json) and a folder of repeated runs (its own list, no result).
         for (var n = 0; n < 2; n++)
@@ -117,12 +120,12 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
         browsing.AssertQuietAndOffline();
 
         var rows = await tab.EvaluateAsync<string[][]>("() => [...document.querySelectorAll('#runs tr')].slice(1).map(tr => [...tr.cells].map(td => td.innerText))");
-        Assert.Equal(["20261201-020000-x", "20261130-020000-crash-after-commit", "20261129-030000-bench", "20261129-020000-crash-after-commit",
+        Assert.Equal(["20261201-020000-x", "20261130-030000-crash-after-commit", "20261130-020000-crash-after-commit", "20261129-030000-bench", "20261129-020000-crash-after-commit",
             "20261128-030000-bench", "20261128-020000-crash-after-commit", "repeat-20261202-040000-all", "20261202-020000-interrupted"], rows.Select(r => r[0]));
-        Assert.Equal(["pass", "pass", "pass", "fail", "pass", "pass", "", "incomplete"], rows.Select(r => r[2]));
-        Assert.Contains("half-message: fail — 17.5 ok/s, p99 70 ms, consistent p99 1600 ms", rows[3][3]);
-        Assert.Contains("bench: local-table 160 orders/s", rows[2][3]);
-        Assert.Contains("no result.json", rows[7][3]);
+        Assert.Equal(["pass", "fail", "pass", "pass", "fail", "pass", "pass", "", "incomplete"], rows.Select(r => r[2]));
+        Assert.Contains("half-message: fail — 17.5 ok/s, p99 70 ms, consistent p99 1600 ms", rows[4][3]);
+        Assert.Contains("bench: local-table 160 orders/s", rows[3][3]);
+        Assert.Contains("no result.json", rows[8][3]);
         Assert.Equal(0, await tab.EvaluateAsync<int>("() => document.querySelectorAll('img').length")); // the hostile name is text
 
         // Two trend charts: crash-after-commit (run three times) and the benches; the other scenario ran once.
@@ -133,7 +136,8 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
             """);
         Assert.Contains("half-message ok/s:17.5,17.5!,17.5", trend);
         Assert.Contains("local-table p99 ms:1600,1600,1600", trend);
-        Assert.Contains("dual-write ok/s:17.5,17.5,17.5", trend); // failed as expected is not a failure
+        Assert.Contains("dual-write ok/s:17.5,17.5,17.5", trend); // failed as expected is not a failure; the mutant's run is left out
+        Assert.Equal("crash-after-commit · 20/s × 16 s", await tab.EvaluateAsync<string>("() => echarts.getInstanceByDom(document.querySelector('.trend')).getOption().title[0].text"));
         Directory.Delete(reports, recursive: true);
     }
 
