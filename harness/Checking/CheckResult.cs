@@ -48,7 +48,7 @@ public sealed record CheckCounts(
     int Compensated);
 
 /// <summary>
-/// Orders requested and, of them, created: over the requests made while no fault that fails requests was active
+/// Orders requested and, of them, created: over the requests made between and after the faults that fail requests
 /// (<paramref name="OutsideFaults"/>), or over every request; and <see cref="AfterFaults"/> the same over the orders
 /// requested after the last fault ended, when there were enough of them to judge. See <see cref="Checker.ProgressOf"/>.
 /// </summary>

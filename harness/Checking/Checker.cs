@@ -80,14 +80,16 @@ public static class Checker
     }
 
     /// <summary>
-    /// The load's progress, judged twice. Over the orders first requested outside the windows of the faults that make
-    /// requests fail by design (a process killed or stopped until it is back, a link cut, hung or reset while it lasts):
-    /// counted against the floor, those made a scenario with three crashes in sixteen seconds fail on a slow machine
-    /// for its faults' sake. A delay, a slow link, a lost or poisoned message makes no request fail, and its window
-    /// counts. And over the orders first requested after the last fault ended, so that a system which stops creating
-    /// orders at its first fault cannot pass on the orders it created before. Each judgement needs at least
-    /// <see cref="MinShareJudged"/> of the requests; with fewer outside the windows every request counts, and with
-    /// fewer after the last fault (a fault that lasts to the end) there is no second judgement.
+    /// The load's progress, judged twice. First over the orders first requested outside the windows of the faults that
+    /// make requests fail by design (a process killed or stopped until it is back, a link cut, hung or reset while it
+    /// lasts), from the first such fault on: counted against the floor, the requests into those windows made a scenario
+    /// with three crashes in sixteen seconds fail on a slow machine for its faults' sake, and the orders created before
+    /// the first fault would let a system that never got going again between its faults pass. A delay, a slow link, a
+    /// lost or poisoned message makes no request fail: with no such fault every request counts. Then over the orders
+    /// first requested after the last fault of any kind ended, so that the run shows the system back at work. Each
+    /// judgement needs at least <see cref="MinShareJudged"/> of the requests: with fewer between and after the faults,
+    /// every request outside their windows counts (or every request); with fewer after the last fault (one that lasts
+    /// to the end), there is no second judgement.
     /// </summary>
     public static Progress ProgressOf(History history, GroundTruth truth, IReadOnlyList<FaultRecord> faults, double loadSeconds)
     {
@@ -98,7 +100,9 @@ public static class Checker
         var first = history.Ops.Where(o => o.Type == OpType.Invoke).GroupBy(o => o.OrderId).Select(g => g.MinBy(o => o.AtSeconds)!).ToList();
         var enough = Math.Max(1, (int)Math.Ceiling(first.Count * MinShareJudged));
         var outside = first.Where(o => !failing.Any(w => o.AtSeconds >= w.From && o.AtSeconds < w.To)).ToList();
-        var counted = outside.Count >= enough ? outside : first;
+        var firstFailure = failing.Count == 0 ? double.PositiveInfinity : failing.Min(w => w.From);
+        var between = outside.Where(o => o.AtSeconds >= firstFailure).ToList();
+        var counted = between.Count >= enough ? between : outside.Count >= enough ? outside : first;
         var lastEnd = injected.Count == 0 ? double.PositiveInfinity : injected.Max(w => w.To);
         var after = first.Where(o => o.AtSeconds >= lastEnd).ToList();
         return new Progress(counted.Count, counted.Count(o => created.Contains(o.OrderId)), OutsideFaults: counted.Count < first.Count)

@@ -29,7 +29,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// load that the faults stopped so that there was nothing to check.
     /// </summary>
     /// <param name="requested">The orders the progress floor is judged on, and <paramref name="created"/> the ones of them created: see <see cref="Checker.ProgressOf"/>.</param>
-    /// <param name="outsideFaults">Those are the orders requested while no fault failed requests, as the reason then says.</param>
+    /// <param name="outsideFaults">Those are the orders requested between and after the faults that fail requests, as the reason then says.</param>
     /// <param name="afterFaults">The orders requested after the last fault ended and the ones of them created, judged on the same floor.</param>
     /// <param name="baselineMayBreak">
     /// The naive baseline judged beside a reference: it must violate every expected invariant, and a violation of one
@@ -75,7 +75,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
         // nothing, as long as it broke what the scenario expects of it.
         if (created < needed)
             (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(
-                $"too little progress: {created} of {requested} {(outsideFaults ? "orders requested while no fault failed requests" : "requested orders")} were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
+                $"too little progress: {created} of {requested} {(outsideFaults ? "orders requested between and after the faults that fail requests" : "requested orders")} were created ({Share(created, requested)}; the scenario needs at least {minCreatedShare:0%})");
         // A system that stopped at its first fault and never came back, judged apart: before the fault it may have made enough.
         if (afterFaults is { } after && after.Created < Math.Max(1, (int)Math.Ceiling(after.Requested * minCreatedShare)))
             (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(

@@ -64,6 +64,7 @@ public sealed class Sampler : IAsyncDisposable
             do
             {
                 var at = _clock.Seconds;
+                var processes = ReadProcesses();
                 InDoubt? backlog = null;
                 // A probe still running from an earlier tick (a paused server) is left alone and its late answer dropped:
                 // the backlog belongs to this tick only if it is read within it.
@@ -72,7 +73,9 @@ public sealed class Sampler : IAsyncDisposable
                     probe = ProbeAsync();
                     if (await Task.WhenAny(probe, Task.Delay(Interval * 0.8, ct)) == probe) backlog = await probe;
                 }
-                _samples.Add(new HealthSample(Math.Round(at, 2), backlog, ReadProcesses()));
+                // Stopped while it waited: the backlog's null would be the stop's, not the system's.
+                if (ct.IsCancellationRequested) break;
+                _samples.Add(new HealthSample(Math.Round(at, 2), backlog, processes));
             }
             while (await timer.WaitForNextTickAsync(ct));
         }
@@ -98,7 +101,7 @@ public sealed class Sampler : IAsyncDisposable
 
     private List<ProcessUse> ReadProcesses()
     {
-        // The time of the reading itself, not of the tick: the wait for the probe would put the CPU figures over the wrong interval.
+        // Read at the tick, before the wait for the probe, so that the CPU figures cover the interval between two readings.
         var at = _clock.Seconds;
         var uses = new List<ProcessUse>();
         foreach (var (name, (pid, reading)) in ReadProcesses(_implementation, _supervisor, _servers))

@@ -67,13 +67,13 @@ public static class RunIndex
             {
                 var bench = JsonSerializer.Deserialize<BenchResult>(json, ResultJson.Options) ?? throw new JsonException("empty");
                 return bench.Runs is null || bench.Runs.Any(r => r is null)
-                    ? new Entry(name, hasPage, null, null, null, "result.json lacks the bench's runs")
+                    ? new Entry(name, hasPage, bench.StartedAt == default ? null : bench.StartedAt, null, null, "result.json lacks the bench's runs")
                     : new Entry(name, hasPage, bench.StartedAt, null, bench, null);
             }
             var scenario = ResultJson.Deserialize(json);
             // A result.json cut short or written by hand may lack what a row shows: one such folder must not cost the list.
             if (scenario.Runs is null || scenario.Settings is null || scenario.Runs.Any(r => r?.Throughput is null || r.Latency is null || r.TimeToConsistency is null))
-                return new Entry(name, hasPage, null, null, null, "result.json lacks the runs' figures");
+                return new Entry(name, hasPage, scenario.StartedAt == default ? null : scenario.StartedAt, null, null, "result.json lacks the runs' figures");
             return new Entry(name, hasPage, scenario.StartedAt, scenario, null, null);
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException or NotSupportedException)
@@ -117,7 +117,7 @@ public static class RunIndex
         // exists to fail, and would read as a regression).
         var scenarios = entries.Where(e => e.Scenario is not null)
             .GroupBy(e => (e.Scenario!.Scenario, e.Scenario.Settings.Rate, e.Scenario.Settings.LoadSeconds))
-            .Where(g => g.Count(e => e.Scenario!.Runs.Any(r => r.Mutant is null)) >= 2)
+            .Where(g => g.Count(e => e.Scenario!.Runs.Any(r => r.Mutant is null && r.Verdict is not (Verdict.NotApplicable or Verdict.Error))) >= 2)
             .OrderBy(g => g.Key.Scenario, StringComparer.Ordinal)
             .Select(g => new
             {
