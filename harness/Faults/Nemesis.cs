@@ -33,13 +33,26 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
     // Faults that kill a service wait for each other: a death must be judged against the one fault that caused it.
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, SemaphoreSlim> _deathLocks = new();
 
+    // A service killed again must first have served this long since its restart. On a slow machine a restart takes up
+    // to four seconds, and a crash armed the moment the successor answers (a reply backlog reaches initiator.after-reply
+    // at once) killed it before it served a request: the load stalled between crashes that proved nothing new.
+    public static readonly TimeSpan MinServedBetweenDeaths = TimeSpan.FromSeconds(2);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, double> _backAt = new();
+
     private async Task<FaultRecord> OneDeathAtATimeAsync(string service, Func<Task<FaultRecord>> inject, CancellationToken ct)
     {
         var gate = _deathLocks.GetOrAdd(service, _ => new SemaphoreSlim(1, 1));
         await gate.WaitAsync(ct);
         try
         {
-            return await inject();
+            if (_backAt.TryGetValue(service, out var back))
+            {
+                var wait = TimeSpan.FromSeconds(back) + MinServedBetweenDeaths - clock.Elapsed;
+                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+            }
+            var record = await inject();
+            if (record.Outcome == FaultOutcome.Injected && record.EndSeconds is { } end) _backAt[service] = end;
+            return record;
         }
         finally
         {

@@ -44,6 +44,11 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
             Assert.Equal(8, run.Invariants.Count);
             Assert.True(run.Faults.Count(f => f.Kind == FaultKind.Crash && f.Step == "initiator.after-commit" && f.EndSeconds is not null) >= 3);
             Assert.True(run.Counts.Indeterminate >= 1, "each crash leaves its client without an answer");
+            // Crashes 3 s apart, restarts of about 2 s: each successor serves a while before it is killed again.
+            var crashes = run.Faults.Where(f => f.Outcome == FaultOutcome.Injected).OrderBy(f => f.AtSeconds).ToList();
+            foreach (var (before, next) in crashes.Zip(crashes.Skip(1)))
+                Assert.True(next.AtSeconds >= before.EndSeconds!.Value + Nemesis.MinServedBetweenDeaths.TotalSeconds - 0.05,
+                    $"{run.Implementation}: killed at {next.AtSeconds:0.00}s, back only at {before.EndSeconds:0.00}s");
             Assert.True(run.Counts.OrdersCreated > 0 && run.Counts.OrdersRejected > 0);
         }
         // Each crash after the local commit leaves a half message only check-back can resolve.
