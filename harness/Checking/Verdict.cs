@@ -31,6 +31,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// <param name="requested">The orders the progress floor is judged on, and <paramref name="created"/> the ones of them created: see <see cref="Checker.ProgressOf"/>.</param>
     /// <param name="outsideFaults">Those are the orders requested between and after the faults that fail requests, as the reason then says.</param>
     /// <param name="afterFaults">The orders requested after the last fault ended and the ones of them created, judged on the same floor.</param>
+    /// <param name="thresholdsCrossed">The scenario's thresholds this run crossed, one line each (<see cref="Scenarios.Thresholds.CrossedBy"/>).</param>
     /// <param name="baselineMayBreak">
     /// The naive baseline judged beside a reference: it must violate every expected invariant, and a violation of one
     /// of these that the scenario does not list is reported ("also") instead of failing it — how much more a naive
@@ -38,7 +39,7 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
     /// </param>
     public static Judgement Of(CheckResult check, IReadOnlyList<FaultRecord> faults, bool faultsPlanned, int requested, int created, double minCreatedShare,
         IReadOnlyCollection<string>? expectedViolations = null, IReadOnlyList<string>? unresolvedMessages = null, IReadOnlyCollection<string>? baselineMayBreak = null,
-        bool outsideFaults = false, (int Requested, int Created)? afterFaults = null)
+        bool outsideFaults = false, (int Requested, int Created)? afterFaults = null, IReadOnlyList<string>? thresholdsCrossed = null)
     {
         var expected = expectedViolations ?? [];
         var reasons = new List<string>();
@@ -80,6 +81,9 @@ public sealed record Judgement(Verdict Verdict, IReadOnlyList<string> Reasons)
         if (afterFaults is { } after && after.Created < Math.Max(1, (int)Math.Ceiling(after.Requested * minCreatedShare)))
             (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(
                 $"too little progress after the faults: {after.Created} of the {after.Requested} orders requested after the last fault ended were created ({Share(after.Created, after.Requested)}; the scenario needs at least {minCreatedShare:0%})");
+        // A baseline losing orders may well be slow too: beside its expected violation that is not the news.
+        foreach (var crossed in thresholdsCrossed ?? [])
+            (baselineMayBreak is not null && asExpected.Count > 0 ? also : reasons).Add(crossed);
 
         if (error) return new(Verdict.Error, reasons);
         if (reasons.Count > 0) return new(Verdict.Fail, reasons);

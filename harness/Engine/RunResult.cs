@@ -22,7 +22,9 @@ public sealed record ScenarioResult(
     public bool Passed => Runs.All(r => r.Verdict is Verdict.Pass or Verdict.NotApplicable or Verdict.FailedAsExpected);
 }
 
-public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare);
+/// <summary>The scenario's load and business set-up as run; <see cref="Thresholds"/> is null when the scenario sets none.</summary>
+public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare,
+    Scenarios.Thresholds? Thresholds = null);
 
 public sealed record ImplementationRun(
     string Implementation,

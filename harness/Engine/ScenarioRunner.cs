@@ -72,7 +72,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
                 $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
                 new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
-                    scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare),
+                    scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare,
+                    scenario.Thresholds == Thresholds.None ? null : scenario.Thresholds),
                 runs,
                 options.Replay(scenario));
         }
@@ -225,8 +226,11 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             // Run alone (--impl dual-write), the baseline is judged like any implementation, and fails.
             var expected = expectationsApply ? scenario.ExpectedViolations(implementation.Name) : [];
             var progress = Checker.ProgressOf(recorded, truth, faults, scenario.Load.Duration.TotalSeconds);
+            var throughput = new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2));
+            var latency = Latency.Of(stats.OkLatenciesMs);
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, progress.Requested, progress.Created, scenario.Load.MinCreatedShare,
-                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults, afterFaults: progress.AfterFaults);
+                expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults, afterFaults: progress.AfterFaults,
+                thresholdsCrossed: scenario.Thresholds.CrossedBy(latency, check.TimeToConsistency, throughput));
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
@@ -235,8 +239,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 check.Invariants,
                 faults,
                 counts,
-                new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2)),
-                Latency.Of(stats.OkLatenciesMs),
+                throughput,
+                latency,
                 Latency.Of(stats.AllLatenciesMs),
                 check.TimeToConsistency,
                 new Drain(drained, drainSeconds, inDoubt),

@@ -60,7 +60,7 @@ public static class HtmlReport
         AppendGlance(html, result);
         html.Append($"""
             <p class="meta">Started {result.StartedAt:u}, took {result.DurationSeconds:0.0} s, seed {result.Seed}, {E(result.Infrastructure)};
-            load {result.Settings.Rate:0.#}/s for {result.Settings.LoadSeconds:0.#} s. Replay: <code>{E(result.Replay)}</code></p>
+            load {result.Settings.Rate:0.#}/s for {result.Settings.LoadSeconds:0.#} s{(result.Settings.Thresholds is { } thresholds ? "; thresholds: " + E(thresholds.Describe()) : "")}. Replay: <code>{E(result.Replay)}</code></p>
             """);
         for (var i = 0; i < result.Runs.Count; i++) AppendRun(html, result.Runs[i], i);
         html.Append("<p>Machine-readable: <a href=\"result.json\">result.json</a>, <a href=\"junit.xml\">junit.xml</a>.</p>\n");

@@ -18,12 +18,13 @@ public sealed class ScenarioException(string message) : Exception(message);
 /// </summary>
 public static class ScenarioFile
 {
-    private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "chaos", "drain", "expect"];
+    private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "chaos", "drain", "expect", "thresholds"];
     private static readonly string[] ChaosFields = ["faults", "from", "to"];
     private static readonly string[] LoadFields = ["rate", "duration", "requestTimeout", "minCreatedShare", "retries", "retryBackoff"];
     private static readonly string[] BusinessFields = ["skus", "stockPerSku", "customers", "maxQty", "refuseShare"];
     private static readonly string[] ProtocolFields = ["replyTimeout", "lease", "pollInterval", "txTimeout", "checkInterval", "maxChecks"];
     private static readonly string[] DrainFields = ["deadline"];
+    private static readonly string[] ThresholdFields = ["latencyP50", "latencyP99", "timeToConsistencyP50", "timeToConsistencyP99", "okPerSecond"];
     private static readonly string[] FaultFields = ["kind", "at", "step", "action", "target", "restartAfter", "duration", "links", "latency", "jitter"];
 
     /// <summary>Fault kinds as a file names them, the same words as result.json.</summary>
@@ -105,6 +106,7 @@ public static class ScenarioFile
         {
             Expect = Expect(root.Child("expect", [.. ImplementationCatalog.Names])),
             Chaos = root.Has("chaos") ? Chaos(root.Child("chaos", ChaosFields)) : null,
+            Thresholds = ThresholdsOf(root.Child("thresholds", ThresholdFields)),
         };
         if (CheckTimes(scenario) is { } problem) throw new ScenarioException($"{source}: {problem}");
         return scenario;
@@ -178,6 +180,14 @@ public static class ScenarioFile
         var fit = 1 + (int)((plan.To - plan.From) / ChaosPlan.MinSpacing);
         return plan.Count <= fit ? plan
             : throw chaos.Fail("faults", $"({plan.Count}) between {plan.From.TotalSeconds:0.###}s and {plan.To.TotalSeconds:0.###}s would come less than {ChaosPlan.MinSpacing.TotalSeconds:0}s apart; at most {fit} fit");
+    }
+
+    /// <summary><c>thresholds: { latencyP99: 800ms, timeToConsistencyP99: 5s, okPerSecond: 30 }</c>: each optional.</summary>
+    private static Thresholds ThresholdsOf(Section thresholds)
+    {
+        double? Ms(string field) => thresholds.Has(field) ? thresholds.Duration(field, null).TotalMilliseconds : null;
+        return new Thresholds(Ms("latencyP50"), Ms("latencyP99"), Ms("timeToConsistencyP50"), Ms("timeToConsistencyP99"),
+            thresholds.Has("okPerSecond") ? thresholds.Positive("okPerSecond", 0) : null);
     }
 
     /// <summary><c>expect: { half-message: [no-lost-order, converged] }</c>: the violations a run of that implementation should show.</summary>

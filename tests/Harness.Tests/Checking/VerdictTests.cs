@@ -165,6 +165,20 @@ public sealed class VerdictTests
     }
 
     [Fact]
+    public void A_crossed_threshold_fails_a_run_that_kept_every_promise_but_is_only_also_for_a_failing_baseline()
+    {
+        string[] crossed = ["threshold crossed: latency p99 912 ms, above the 800 ms the scenario allows"];
+        var slow = Judgement.Of(AllHeld, [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25, thresholdsCrossed: crossed);
+        Assert.Equal(Verdict.Fail, slow.Verdict);
+        Assert.Equal(crossed, slow.Reasons);
+        Assert.Equal(Verdict.Pass, Judgement.Of(AllHeld, [Crash], true, 100, 80, 0.25, thresholdsCrossed: []).Verdict);
+        var baseline = Judgement.Of(Violating(Checker.NoLostOrder), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,
+            expectedViolations: [Checker.NoLostOrder], baselineMayBreak: DualWriteMayBreak, thresholdsCrossed: crossed);
+        Assert.Equal(Verdict.FailedAsExpected, baseline.Verdict);
+        Assert.Contains("also: " + crossed[0], baseline.Reasons);
+    }
+
+    [Fact]
     public void A_reference_gets_no_leniency_for_a_violation_its_scenario_does_not_expect()
     {
         var judgement = Judgement.Of(Violating(Checker.NoLostOrder, Checker.Converged), [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25,

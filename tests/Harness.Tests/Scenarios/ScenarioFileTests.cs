@@ -61,6 +61,18 @@ public sealed class ScenarioFileTests
         Assert.All(crash.At, at => Assert.True(at < scenario.Load.Duration, "every crash falls inside the load"));
     }
 
+    [Fact]
+    public void Thresholds_read_into_bounds_and_a_scenario_without_them_has_none()
+    {
+        var scenario = ScenarioFile.Parse("""
+            name: x
+            thresholds: { latencyP99: 800ms, timeToConsistencyP50: 2s, okPerSecond: 30 }
+            """, "f.yaml");
+        Assert.Equal(new Thresholds(LatencyP99Ms: 800, TimeToConsistencyP50Ms: 2000, MinOkPerSecond: 30), scenario.Thresholds);
+        Assert.Equal("latency p99 ≤ 800 ms, time to consistency p50 ≤ 2000 ms, at least 30 ok/s", scenario.Thresholds.Describe());
+        Assert.Equal(Thresholds.None, ScenarioFile.Parse("name: x", "f.yaml").Thresholds);
+    }
+
     [Theory]
     [InlineData("load: { rate: 5 }", "name is required")]
     [InlineData("name: x\nload: { rate: -1 }", "f.yaml:2: load.rate must be a positive number")]
@@ -109,6 +121,10 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nfaults: [ { kind: crash, at: [1s] } ]", "needs a step")]
     [InlineData("name: x\nfaults: [ { kind: pause, target: participant, at: [1s] } ]", "faults[0].duration is required")]
     [InlineData("name: x\nfaults: [ { kind: pause, at: [1s], duration: 2s } ]", "faults[0] target is required")]
+    [InlineData("name: x\nthresholds: { latencyP99: fast }", "thresholds.latencyP99: 'fast' is not a duration")]
+    [InlineData("name: x\nthresholds: { latencyP99: 0s }", "thresholds.latencyP99: must be longer than zero")]
+    [InlineData("name: x\nthresholds: { okPerSecond: -3 }", "thresholds.okPerSecond must be a positive number")]
+    [InlineData("name: x\nthresholds: { p99: 1s }", "thresholds.p99 is not a field here; allowed: latencyP50, latencyP99, timeToConsistencyP50, timeToConsistencyP99, okPerSecond")]
     public void A_bad_file_is_one_line_naming_the_field(string yaml, string expected)
     {
         var error = Assert.Throws<ScenarioException>(() => ScenarioFile.Parse(yaml, "f.yaml"));
