@@ -63,6 +63,7 @@ public sealed class CliTests
     [InlineData("--max-checks: 'x' is not a whole number from 1 to 1000", "service", "half-message", "txbroker", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--max-checks", "x")]
     [InlineData("--txbroker: 'nope' is not an absolute http:// URL", "service", "half-message", "initiator", "--http-port", "5000", "--db", "Host=h", "--amqp", "amqp://h/", "--txbroker", "nope")]
     [InlineData("/no/such/run: cannot render its result.json", "report", "/no/such/run")]
+    [InlineData("--against: no folder given", "report", "/no/such/run", "--against", "")]
     public async Task Bad_input_is_one_line_and_exit_code_2(string expected, params string[] args)
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), args);
