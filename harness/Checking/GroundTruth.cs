@@ -56,4 +56,12 @@ public sealed record GroundTruth(
 public sealed record InDoubt(int OutboxRows, int QueuedMessages, int PendingOrders, int OtherInDoubt)
 {
     public bool Any => OutboxRows + QueuedMessages + PendingOrders + OtherInDoubt > 0;
+
+    /// <summary>What is in doubt, in words, naming only what is there: "12 outbox rows, 3 queued messages".</summary>
+    public string Describe()
+    {
+        var parts = new[] { (OutboxRows, "outbox rows"), (QueuedMessages, "queued messages"), (PendingOrders, "pending orders"), (OtherInDoubt, "half messages in doubt") }
+            .Where(p => p.Item1 > 0).Select(p => $"{p.Item1} {p.Item2}").ToList();
+        return parts.Count == 0 ? "nothing in doubt" : string.Join(", ", parts);
+    }
 }

@@ -185,20 +185,23 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var loadTask = load.RunAsync(ct);
             var nemesisTask = nemesis.RunAsync(scenario.Faults, faulting.Token);
             LoadStats stats;
-            try
+            await using (LoadProgress.Start(history, sampler, clock, scenario.Load.Duration, sayHere))
             {
-                stats = await loadTask;
-            }
-            catch
-            {
-                await faulting.CancelAsync();
-                await Task.WhenAny(nemesisTask);
-                throw;
+                try
+                {
+                    stats = await loadTask;
+                }
+                catch
+                {
+                    await faulting.CancelAsync();
+                    await Task.WhenAny(nemesisTask);
+                    throw;
+                }
             }
             await nemesisTask;
 
             await nemesis.HealAsync(ct);
-            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario));
+            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario), sayHere);
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
             var samples = await sampler.StopAsync();
             var absorbed = await implementation.CountAbsorbedAsync(target, ct);
@@ -322,17 +325,24 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
     /// clean for a settle period, long enough for such a delivery to be acked or to come back. An implementation that
     /// cannot recover (<see cref="IImplementation.HopelessAfter"/>) is given up on once its figures stop moving.
     /// </summary>
+    /// <param name="say">Where a line goes every <see cref="LoadProgress.Interval"/> saying what is still in doubt, or null for silence.</param>
     public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct,
-        TimeSpan? hopelessAfter = null)
+        TimeSpan? hopelessAfter = null, Action<string>? say = null)
     {
         hopelessAfter ??= implementation.HopelessAfter;
         var settle = TimeSpan.FromSeconds(1);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan? cleanSince = null;
         (InDoubt Figures, TimeSpan Since)? still = null;
+        var nextLine = LoadProgress.Interval;
         while (true)
         {
             var inDoubt = await implementation.ProbeAsync(target, ct);
+            if (say is not null && watch.Elapsed >= nextLine)
+            {
+                say($"draining {watch.Elapsed.TotalSeconds:0}s of at most {deadline.TotalSeconds:0}s: {inDoubt.Describe()}");
+                nextLine += LoadProgress.Interval;
+            }
             if (inDoubt.Any) cleanSince = null;
             else if (cleanSince is null) cleanSince = watch.Elapsed;
             else if (watch.Elapsed - cleanSince >= settle) return (true, cleanSince.Value.TotalSeconds);

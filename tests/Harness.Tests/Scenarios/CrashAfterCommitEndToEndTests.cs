@@ -32,12 +32,21 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
         // time: 21.6 % created on a busy CI machine, under the 25 % a pass needs. 14 s keeps the crashes and the margin.
         var options = new RunOptions(ImplementationCatalog.References, Seed: 7, Rate: 25, Duration: TimeSpan.FromSeconds(14),
             reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, KeepDatabases: false);
-        var runner = new ScenarioRunner(options, output.WriteLine);
+        var said = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var runner = new ScenarioRunner(options, line =>
+        {
+            said.Enqueue(line);
+            output.WriteLine(line);
+        });
 
         var result = await runner.RunAsync(scenario, default);
         await RunFolder.WriteAsync(runner.RunDirectory!, result, default);
 
         Assert.Equal(["local-table", "half-message"], result.Runs.Select(r => r.Implementation));
+        // The load said how it went every 5 s: requests, answers and the backlog.
+        foreach (var name in result.Runs.Select(r => r.Implementation))
+            Assert.Contains(said, line => System.Text.RegularExpressions.Regex.IsMatch(line,
+                $@"^\[{name}\] load (5|10)s of 14s: \d+ requested, \d+ ok, \d+ failed, \d+ indeterminate, [\d.]+ ok/s"));
         foreach (var run in result.Runs)
         {
             Assert.True(run.Verdict == Verdict.Pass, run.Implementation + ": " + string.Join("; ", run.Invariants.Where(i => !i.Ok).Select(i => $"{i.Name}: {i.Violations} {string.Join(",", i.Examples)}")) + string.Join("; ", run.Reasons));
