@@ -43,7 +43,8 @@ public sealed record ImplementationRun(
     IReadOnlyList<string>? Expected = null,
     IReadOnlyList<ParkedMessage>? ParkedMessages = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mutant = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Timeline? Timeline = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Timeline? Timeline = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OrderTrace>? Traces = null);
 
 /// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(

@@ -251,7 +251,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 Expected: expected,
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
-                Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples });
+                Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
+                Traces: check.Valid ? null : OrderTrace.OfViolations(check, recorded, truth, await ServiceLogsAsync(implementation, logDir, ct)));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -262,6 +263,18 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             if (links is not null) await links.DeleteAsync();
             await CleanUpAsync(servers, prefix, target);
         }
+    }
+
+    /// <summary>Each service's log lines by service name, for the traces of a violation's orders; a log that is missing is empty.</summary>
+    private static async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> ServiceLogsAsync(IImplementation implementation, string logDir, CancellationToken ct)
+    {
+        var logs = new Dictionary<string, IReadOnlyList<string>>();
+        foreach (var service in implementation.Services)
+        {
+            var path = Path.Combine(logDir, $"{implementation.Name}-{service}.log");
+            logs[service] = File.Exists(path) ? await File.ReadAllLinesAsync(path, ct) : [];
+        }
+        return logs;
     }
 
     /// <summary>A run that could not complete: its error in the run's log folder, its verdict <c>error</c>.</summary>

@@ -53,6 +53,7 @@ public static class HtmlReport
             .chart { width: 48rem; height: 17rem; } .chart.small { width: 28rem; } .chart.third { width: 25.3rem; height: 15rem; }
             .meta { color: #555; font-size: 12px; }
             code { font-size: 12px; }
+            table.trace caption { text-align: left; font-weight: 600; } details.traces { margin: .2rem 0 1rem; }
             </style></head><body>
             <h1 class="{{(result.Passed ? "pass" : "fail")}}">{{E(result.Scenario)}}: {{verdict}}</h1>
             <p class="lead">{{E(result.Description)}}</p>
@@ -153,6 +154,21 @@ public static class HtmlReport
 
     // ------------------------------------------------------------------ per implementation
 
+    /// <summary>What happened to each order a violation names: the client's requests and answers, the rows, the log lines.</summary>
+    private static void AppendTraces(StringBuilder html, ImplementationRun run)
+    {
+        if (run.Traces is not { Count: > 0 } traces) return;
+        html.Append($"<details class=\"traces\"><summary>What happened to the {traces.Count} order(s) the violations name</summary>\n");
+        foreach (var trace in traces)
+        {
+            html.Append($"<table class=\"trace\"><caption><code>{E(trace.OrderId)}</code></caption><tr><th>at (s)</th><th>who</th><th>what</th></tr>\n");
+            foreach (var e in trace.Events)
+                html.Append($"<tr><td>{(e.AtSeconds is { } at ? at.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture) : "")}</td><td>{E(e.Source)}</td><td>{(e.LogLine ? $"<code>{E(e.What)}</code>" : E(e.What))}</td></tr>\n");
+            html.Append("</table>\n");
+        }
+        html.Append("</details>\n");
+    }
+
     private static void AppendRun(StringBuilder html, ImplementationRun run, int index)
     {
         html.Append($"<h2 class=\"{Words.Of(run.Verdict)}\">{E(run.Implementation)}: {E(Words.Of(run.Verdict))}</h2>\n");
@@ -173,6 +189,7 @@ public static class HtmlReport
             html.Append($"<tr class=\"{(i.Ok ? "pass" : expected ? "expected" : "fail")}\"><td>{E(i.Name)}</td><td>{(i.Ok ? "yes" : expected ? "no, as expected" : "NO")}</td><td>{i.Violations}</td><td><code>{E(string.Join(", ", i.Examples))}</code></td><td>{E(i.Description)}</td></tr>\n");
         }
         html.Append("</table>\n");
+        AppendTraces(html, run);
         if (run.ParkedMessages is { Count: > 0 } parked)
         {
             html.Append("<table><tr><th>parked message</th><th>order</th><th>reason</th><th>attempts</th><th>other messages applied while it was retried</th><th>longest time none was (ms)</th></tr>\n");

@@ -77,6 +77,10 @@ public sealed class ReportBrowserTests(ITestOutputHelper output)
 
         // The hostile name is text, not markup.
         Assert.Equal("<script>alert(1)</script>: pass", await tab.InnerTextAsync("h1"));
+        // The baseline's violation names two orders, each traced; a log line's markup stays text.
+        Assert.Equal(["ord-000121", "<b>ord</b>"], await tab.EvaluateAsync<string[]>("() => [...document.querySelectorAll('table.trace caption')].map(c => c.textContent)"));
+        Assert.Equal(0, await tab.EvaluateAsync<int>("() => document.querySelectorAll('table.trace b, table.trace i').length"));
+        Assert.Contains("<i>publish of <b>ord</b> failed</i>", await tab.EvaluateAsync<string>("() => document.querySelectorAll('table.trace')[1].textContent"));
         // Without scrolling: the verdict, the sentence saying who recovered faster, and the whole comparison table.
         Assert.True(await tab.EvaluateAsync<bool>("() => document.getElementById('glance').getBoundingClientRect().bottom <= window.innerHeight"),
             "the comparison table runs below the first screen");

@@ -44,7 +44,14 @@ internal static class SampleRuns
             new Throughput(17.5, 20), new Latency(12, 40, 70, 90, 85), new Latency(10, 40, 70, 90, 88),
             new TimeToConsistency(300, 1600, 1700, 280), new Drain(true, 0.2, new InDoubt(0, 0, 0, 0)), ["logs/x.log"],
             Expected: verdict == Verdict.FailedAsExpected ? ["no-lost-order"] : [],
-            Timeline: Timeline.Of(new History(ops), timeToConsistency) with { Samples = Samples(implementation) });
+            Timeline: Timeline.Of(new History(ops), timeToConsistency) with { Samples = Samples(implementation) },
+            // The baseline's lost orders, traced; the second one's id and log line are hostile markup.
+            Traces: verdict == Verdict.Pass ? null :
+            [
+                new OrderTrace("ord-000121", [new TraceEvent(6.05, "client", "requests 1 × sku-01 for cust-001 (client 121)"), new TraceEvent(6.1, "client", "answered ok"),
+                    new TraceEvent(null, "participant", "has no row of this order")]),
+                new OrderTrace("<b>ord</b>", [new TraceEvent(null, "initiator", "<i>publish of <b>ord</b> failed</i>", LogLine: true)]),
+            ]);
     }
 
     /// <summary>

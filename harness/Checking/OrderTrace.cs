@@ -1,0 +1,73 @@
+namespace Dtx.Harness.Checking;
+
+/// <summary>
+/// One thing that happened to an order: when (seconds since the load started; null where it is not known, as for a
+/// log line, whose clock is the process's own), who saw it, and what; <paramref name="LogLine"/> when the text is a
+/// process's log line as written.
+/// </summary>
+public sealed record TraceEvent(double? AtSeconds, string Source, string What, bool LogLine = false);
+
+/// <summary>
+/// What happened to one order a violation names, from every record of it: the client's requests and answers, the
+/// initiator's and the participant's rows after the drain, and every log line of the run's processes that mentions
+/// it. A reader of a failing run starts here: the order id alone says which order, the trace says how.
+/// </summary>
+public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events)
+{
+    /// <summary>Orders traced per run: a violation's first examples are enough to see the pattern.</summary>
+    public const int MaxOrders = 10;
+
+    /// <summary>Log lines kept per order and process: a message redelivered every 200 ms would fill the report.</summary>
+    public const int MaxLogLines = 20;
+
+    /// <summary>The traces of the examples of every violated invariant, in invariant order, each order once.</summary>
+    /// <param name="logs">Each process's log lines by its name (e.g. <c>initiator</c>), in file order.</param>
+    public static IReadOnlyList<OrderTrace> OfViolations(CheckResult check, History history, GroundTruth truth, IReadOnlyDictionary<string, IReadOnlyList<string>> logs)
+    {
+        var initiator = truth.InitiatorOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        var participant = truth.ParticipantOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        var ops = history.Ops.ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        // Some examples are customers or skus (a wrong running spend): only orders have a trace.
+        var ids = check.Invariants.Where(i => !i.Ok).SelectMany(i => i.Examples).Distinct(StringComparer.Ordinal)
+            .Where(id => ops.Contains(id) || initiator.Contains(id) || participant.Contains(id)).Take(MaxOrders).ToList();
+        if (ids.Count == 0) return [];
+        // The databases' times are wall-clock; the history ties the wall clock to the run's seconds. An op is recorded
+        // at or after its time on the run's clock (a request's is when it was due), so the least difference is the start.
+        var start = history.Ops.Count > 0 ? history.Ops.Min(o => o.WallClock - TimeSpan.FromSeconds(o.AtSeconds)) : (DateTimeOffset?)null;
+        double? Seconds(DateTimeOffset? at) => at is { } wall && start is { } s ? Math.Round((wall - s).TotalSeconds, 3) : null;
+
+        return ids.Select(id =>
+        {
+            var events = new List<TraceEvent>();
+            foreach (var op in ops[id])
+                events.Add(new TraceEvent(Math.Round(op.AtSeconds, 3), "client", op.Type switch
+                {
+                    OpType.Invoke => $"requests {op.Qty} × {op.Sku} for {op.CustomerId} (client {op.Process})",
+                    OpType.Ok => "answered ok",
+                    OpType.Fail => "answered: failed" + (op.Detail is null ? "" : $" ({op.Detail})"),
+                    _ => "no answer: indeterminate" + (op.Detail is null ? "" : $" ({op.Detail})"),
+                }));
+            foreach (var row in initiator[id])
+            {
+                events.Add(new TraceEvent(Seconds(row.CreatedAt), "initiator", $"deducted {row.Qty} × {row.Sku} in its local transaction"));
+                var restocks = row.Restocks == 0 ? "" : $", restocked {row.Restocks} time(s)";
+                events.Add(new TraceEvent(Seconds(row.ResolvedAt), "initiator", row.Status switch
+                {
+                    InitiatorStatus.Pending => "still pending after the drain" + restocks,
+                    InitiatorStatus.Done => "marked done" + restocks,
+                    _ => "compensated" + restocks,
+                }));
+            }
+            if (!initiator[id].Any()) events.Add(new TraceEvent(null, "initiator", "has no row of this order"));
+            foreach (var row in participant[id])
+                events.Add(new TraceEvent(Seconds(row.ProcessedAt), "participant",
+                    $"{(row.Status == ParticipantStatus.Created ? "created" : "rejected")} {row.Qty} × {row.Sku} for {row.CustomerId}, applied {row.Applications} time(s)"));
+            if (!participant[id].Any()) events.Add(new TraceEvent(null, "participant", "has no row of this order"));
+            // Timed events in time order (a row without a time, such as a pending order's resolution, after them), then the log lines by process.
+            var timed = events.OrderBy(e => e.AtSeconds ?? double.MaxValue).ToList();
+            foreach (var (process, lines) in logs.OrderBy(l => l.Key, StringComparer.Ordinal))
+                timed.AddRange(lines.Where(line => line.Contains(id, StringComparison.Ordinal)).Take(MaxLogLines).Select(line => new TraceEvent(null, process, line, LogLine: true)));
+            return new OrderTrace(id, timed);
+        }).ToList();
+    }
+}
