@@ -1,3 +1,5 @@
+using Dtx.Harness.Faults;
+
 namespace Dtx.Harness.Checking;
 
 /// <summary>
@@ -22,7 +24,9 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
 
     /// <summary>The traces of the examples of every violated invariant, in invariant order, each order once.</summary>
     /// <param name="logs">Each process's log lines by its name (e.g. <c>initiator</c>), in file order.</param>
-    public static IReadOnlyList<OrderTrace> OfViolations(CheckResult check, History history, GroundTruth truth, IReadOnlyDictionary<string, IReadOnlyList<string>> logs)
+    /// <param name="faults">The run's fault windows: those that began within a second of the order's own events are shown among them.</param>
+    public static IReadOnlyList<OrderTrace> OfViolations(CheckResult check, History history, GroundTruth truth, IReadOnlyDictionary<string, IReadOnlyList<string>> logs,
+        IReadOnlyList<FaultRecord> faults)
     {
         var initiator = truth.InitiatorOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
         var participant = truth.ParticipantOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
@@ -63,6 +67,12 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
                 events.Add(new TraceEvent(Seconds(row.ProcessedAt), "participant",
                     $"{(row.Status == ParticipantStatus.Created ? "created" : "rejected")} {row.Qty} × {row.Sku} for {row.CustomerId}, applied {row.Applications} time(s)"));
             if (!participant[id].Any()) events.Add(new TraceEvent(null, "participant", "has no row of this order"));
+            // The faults near the order: what a reader looks for first (a crash between the commit and the publish).
+            var times = events.Where(e => e.AtSeconds is not null).Select(e => e.AtSeconds!.Value).ToList();
+            if (times.Count > 0)
+                events.AddRange(faults.Where(f => f.Outcome is FaultOutcome.Injected or FaultOutcome.UnexpectedExit && f.AtSeconds >= times.Min() - 1 && f.AtSeconds <= times.Max() + 1)
+                    .Select(f => new TraceEvent(Math.Round(f.AtSeconds, 3), "nemesis",
+                        $"{Words.Of(f.Kind)} of {f.Target}{(f.Step is null ? "" : " at " + f.Step)}{(f.EndSeconds is { } end ? $", over at {end:0.0}s" : "")}{(f.Outcome == FaultOutcome.UnexpectedExit ? " (unplanned exit)" : "")}")));
             // Timed events in time order (a row without a time, such as a pending order's resolution, after them), then the log lines by process.
             var timed = events.OrderBy(e => e.AtSeconds ?? double.MaxValue).ToList();
             foreach (var (process, lines) in logs.OrderBy(l => l.Key, StringComparer.Ordinal))

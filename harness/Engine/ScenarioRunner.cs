@@ -252,7 +252,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
-                Traces: check.Valid ? null : OrderTrace.OfViolations(check, recorded, truth, await ServiceLogsAsync(implementation, logDir, ct)));
+                Traces: check.Valid ? null : OrderTrace.OfViolations(check, recorded, truth, await ServiceLogsAsync(implementation, logDir, ct), faults));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

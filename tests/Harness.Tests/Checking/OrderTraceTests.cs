@@ -1,4 +1,5 @@
 using Dtx.Harness.Checking;
+using Dtx.Harness.Faults;
 using Xunit;
 
 namespace Dtx.Tests.Checking;
@@ -24,7 +25,9 @@ public sealed class OrderTraceTests
         var truth = builder.Truth();
         var check = Checker.Check(history, truth);
 
-        var trace = Assert.Single(OrderTrace.OfViolations(check, history, truth, Logs));
+        // A crash 0.5 s after the answer is shown among the order's events; one long after it is not.
+        FaultRecord[] faults = [new(FaultKind.Crash, "initiator", "initiator.after-commit", 2.55, 4.1), new(FaultKind.Crash, "initiator", "initiator.after-commit", 9, 10.5)];
+        var trace = Assert.Single(OrderTrace.OfViolations(check, history, truth, Logs, faults));
 
         Assert.Equal("o-victim", trace.OrderId);
         Assert.Equal(
@@ -33,6 +36,7 @@ public sealed class OrderTraceTests
             new TraceEvent(0, "initiator", "deducted 3 × sku-b in its local transaction"),
             new TraceEvent(2, "client", "requests 3 × sku-b for cust-bob (client 1)"),
             new TraceEvent(2.05, "client", "answered ok"),
+            new TraceEvent(2.55, "nemesis", "crash of initiator at initiator.after-commit, over at 4.1s"),
             new TraceEvent(null, "initiator", "still pending after the drain"),
             new TraceEvent(null, "participant", "has no row of this order"),
             new TraceEvent(null, "initiator", "12:00:02.100 warn: relay publish of o-victim failed: connection reset", LogLine: true),
@@ -43,12 +47,12 @@ public sealed class OrderTraceTests
     public void A_valid_run_has_no_traces_and_a_customer_named_by_a_violation_gets_none()
     {
         var valid = new RunBuilder().Stock(RunBuilder.SkuA, 100).Ok(Good).Created(Good);
-        Assert.Empty(OrderTrace.OfViolations(valid.Check(), valid.History(), valid.Truth(), Logs));
+        Assert.Empty(OrderTrace.OfViolations(valid.Check(), valid.History(), valid.Truth(), Logs, []));
 
         // A wrong running spend names the customer: only orders have a trace.
         var overcharged = new RunBuilder().Stock(RunBuilder.SkuA, 100).Ok(Good).Created(Good).ShiftSpend(RunBuilder.Alice, 5);
         var check = overcharged.Check();
         Assert.Contains(RunBuilder.Alice, check.Invariant(Checker.ExactlyOnceEffect).Examples);
-        Assert.Empty(OrderTrace.OfViolations(check, overcharged.History(), overcharged.Truth(), Logs));
+        Assert.Empty(OrderTrace.OfViolations(check, overcharged.History(), overcharged.Truth(), Logs, []));
     }
 }
