@@ -53,10 +53,21 @@ public sealed class WorkflowTests
                 var uses = step.Children.TryGetValue("uses", out var u) ? Scalar(u) : null;
                 var run = step.Children.TryGetValue("run", out var r) ? Scalar(r) : null;
                 Assert.True(uses is null != run is null, $"a step of {Scalar(name)} must either use an action or run a command");
-                if (uses is not null) Assert.Matches(@"^actions/[a-z-]+@v\d+$", uses);
+                if (uses is not null) Assert.Matches(@"^actions/[a-z-]+(/[a-z-]+)?@v\d+$", uses);
                 if (run is not null) commands.Add(run.Trim());
             }
         }
+        // The nightly history: the catalogue starts from the reports folder of the nights before and keeps its own,
+        // also on a night that failed.
+        var catalogue = ((YamlMappingNode)jobs["catalogue"])["steps"].AllNodes.OfType<YamlMappingNode>().Where(s => s.Children.ContainsKey("uses")).ToList();
+        var restore = Assert.Single(catalogue, s => Scalar(s["uses"]).StartsWith("actions/cache/restore@", StringComparison.Ordinal));
+        var save = Assert.Single(catalogue, s => Scalar(s["uses"]).StartsWith("actions/cache/save@", StringComparison.Ordinal));
+        Assert.Equal("reports/", Scalar(((YamlMappingNode)restore["with"])["path"]));
+        Assert.Equal("reports-", Scalar(((YamlMappingNode)restore["with"])["restore-keys"]));
+        Assert.Equal("reports/", Scalar(((YamlMappingNode)save["with"])["path"]));
+        Assert.Equal("always()", Scalar(save["if"]));
+        Assert.Equal(Scalar(((YamlMappingNode)restore["with"])["key"]), Scalar(((YamlMappingNode)save["with"])["key"]));
+
         // The two commands of the README, nothing else: CI must show what a user gets.
         Assert.Equal(["./run.sh scenario --all", "./test.sh"], commands.Order());
         Assert.All(commands, command => Assert.Contains(command, readme));
