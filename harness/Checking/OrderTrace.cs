@@ -22,6 +22,23 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
     /// <summary>Log lines kept per order and process: a message redelivered every 200 ms would fill the report.</summary>
     public const int MaxLogLines = 20;
 
+    /// <summary>The order ids a trace is made for: the examples of the violated invariants, each once, at most <see cref="MaxOrders"/>, before they are checked to be orders.</summary>
+    public static IReadOnlyList<string> Candidates(CheckResult check) =>
+        check.Invariants.Where(i => !i.Ok).SelectMany(i => i.Examples).Distinct(StringComparer.Ordinal).ToList();
+
+    /// <summary>Whether a log line names the order: the id as a whole word, so that ord-1 does not match ord-10.</summary>
+    public static bool Names(string line, string id)
+    {
+        for (var at = line.IndexOf(id, StringComparison.Ordinal); at >= 0; at = line.IndexOf(id, at + 1, StringComparison.Ordinal))
+        {
+            var end = at + id.Length;
+            if ((at == 0 || !IsIdChar(line[at - 1])) && (end == line.Length || !IsIdChar(line[end]))) return true;
+        }
+        return false;
+
+        static bool IsIdChar(char c) => char.IsLetterOrDigit(c) || c is '-' or '_';
+    }
+
     /// <summary>The traces of the examples of every violated invariant, in invariant order, each order once.</summary>
     /// <param name="logs">Each process's log lines by its name (e.g. <c>initiator</c>), in file order.</param>
     /// <param name="faults">The run's fault windows: those that began within a second of the order's own events are shown among them.</param>
@@ -32,7 +49,7 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
         var participant = truth.ParticipantOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
         var ops = history.Ops.ToLookup(o => o.OrderId, StringComparer.Ordinal);
         // Some examples are customers or skus (a wrong running spend): only orders have a trace.
-        var ids = check.Invariants.Where(i => !i.Ok).SelectMany(i => i.Examples).Distinct(StringComparer.Ordinal)
+        var ids = Candidates(check)
             .Where(id => ops.Contains(id) || initiator.Contains(id) || participant.Contains(id)).Take(MaxOrders).ToList();
         if (ids.Count == 0) return [];
         // The databases' times are wall-clock; the history ties the wall clock to the run's seconds. An op is recorded
@@ -67,16 +84,18 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
                 events.Add(new TraceEvent(Seconds(row.ProcessedAt), "participant",
                     $"{(row.Status == ParticipantStatus.Created ? "created" : "rejected")} {row.Qty} × {row.Sku} for {row.CustomerId}, applied {row.Applications} time(s)"));
             if (!participant[id].Any()) events.Add(new TraceEvent(null, "participant", "has no row of this order"));
-            // The faults near the order: what a reader looks for first (a crash between the commit and the publish).
+            // The faults near the order, their windows within a second of its events: what a reader looks for first
+            // (a crash between the commit and the publish, a partition the whole order lived through).
             var times = events.Where(e => e.AtSeconds is not null).Select(e => e.AtSeconds!.Value).ToList();
             if (times.Count > 0)
-                events.AddRange(faults.Where(f => f.Outcome is FaultOutcome.Injected or FaultOutcome.UnexpectedExit && f.AtSeconds >= times.Min() - 1 && f.AtSeconds <= times.Max() + 1)
+                events.AddRange(faults.Where(f => f.Outcome is FaultOutcome.Injected or FaultOutcome.UnexpectedExit
+                                                  && f.AtSeconds <= times.Max() + 1 && (f.EndSeconds ?? f.AtSeconds) >= times.Min() - 1)
                     .Select(f => new TraceEvent(Math.Round(f.AtSeconds, 3), "nemesis",
                         $"{Words.Of(f.Kind)} of {f.Target}{(f.Step is null ? "" : " at " + f.Step)}{(f.EndSeconds is { } end ? $", over at {end:0.0}s" : "")}{(f.Outcome == FaultOutcome.UnexpectedExit ? " (unplanned exit)" : "")}")));
             // Timed events in time order (a row without a time, such as a pending order's resolution, after them), then the log lines by process.
             var timed = events.OrderBy(e => e.AtSeconds ?? double.MaxValue).ToList();
             foreach (var (process, lines) in logs.OrderBy(l => l.Key, StringComparer.Ordinal))
-                timed.AddRange(lines.Where(line => line.Contains(id, StringComparison.Ordinal)).Take(MaxLogLines).Select(line => new TraceEvent(null, process, line, LogLine: true)));
+                timed.AddRange(lines.Where(line => Names(line, id)).Take(MaxLogLines).Select(line => new TraceEvent(null, process, line, LogLine: true)));
             return new OrderTrace(id, timed);
         }).ToList();
     }

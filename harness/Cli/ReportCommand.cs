@@ -32,7 +32,6 @@ public static class ReportCommand
             try
             {
                 result = await ReadAsync(directory, ct);
-                await RunFolder.WriteReportsAsync(directory, result, ct);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -51,10 +50,20 @@ public static class ReportCommand
                     return Program.BadInput($"--against {baselineDirectory}: cannot read its result.json ({e.Message})");
                 }
             }
-            Console.WriteLine($"report: {Path.Combine(directory, "index.html")}");
-            if (baseline is not null)
+            // Both read before anything is written: a bad baseline leaves the run folder as it was.
+            Comparison? comparison = null;
+            try
             {
-                var comparison = Comparison.Of(Name(directory), result, Name(baselineDirectory!), baseline);
+                await RunFolder.WriteReportsAsync(directory, result, ct);
+                if (baseline is not null) comparison = Comparison.Of(Name(directory), result, Name(baselineDirectory!), baseline);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return Program.BadInput($"{directory}: cannot render its result.json ({e.Message})");
+            }
+            Console.WriteLine($"report: {Path.Combine(directory, "index.html")}");
+            if (comparison is not null)
+            {
                 comparison.Print(AnsiConsole.Console);
                 var page = Path.Combine(directory, "comparison.html");
                 await File.WriteAllTextAsync(page, comparison.Html(), ct);
@@ -70,8 +79,10 @@ public static class ReportCommand
     {
         var result = ResultJson.Deserialize(await File.ReadAllTextAsync(Path.Combine(directory, "result.json"), ct));
         // A bench's result.json, or one cut short, lacks what a report shows.
-        if (result.Runs is null || result.Settings is null || result.Runs.Any(r => r?.Throughput is null || r.Latency is null || r.LatencyAllRequests is null || r.TimeToConsistency is null
-            || r.Counts is null || r.Drain is null || r.Invariants is null))
+        if (result.Scenario is null || result.Runs is not { Count: > 0 } || result.Settings is null
+            || result.Runs.Any(r => r?.Implementation is null || r.Throughput is null || r.Latency is null || r.LatencyAllRequests is null || r.TimeToConsistency is null
+                                    || r.Counts is null || r.Drain is null || r.Invariants is null || r.Invariants.Any(i => i?.Name is null || i.Examples is null)
+                                    || r.Faults is null || r.Faults.Any(f => f is null)))
             throw new System.Text.Json.JsonException("it has no scenario runs with their figures");
         return result;
     }

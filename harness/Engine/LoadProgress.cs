@@ -33,7 +33,10 @@ public sealed class LoadProgress : IAsyncDisposable
                 var at = clock.Seconds;
                 var rate = at > lastAt ? (ok - lastOk) / (at - lastAt) : 0;
                 (lastOk, lastAt) = (ok, at);
-                var backlog = sampler.LatestBacklog is { } b ? "; backlog: " + b.Describe() : "";
+                // A paused or cut server leaves the newest backlog old: its time is said rather than pass it off as now.
+                var backlog = sampler.LatestBacklog is { } b
+                    ? (at - b.AtSeconds > Sampler.Interval.TotalSeconds * 1.5 ? $"; backlog (as read at {b.AtSeconds:0}s): " : "; backlog: ") + b.Backlog.Describe()
+                    : "";
                 say($"load {Math.Min(at, loadDuration.TotalSeconds):0}s of {loadDuration.TotalSeconds:0}s: {requested} requested, {ok} ok, {failed} failed, " +
                     $"{indeterminate} indeterminate, {rate:0.#} ok/s{backlog}");
             }

@@ -33,8 +33,8 @@ public sealed class Sampler : IAsyncDisposable
     private Sampler(IImplementation implementation, RunTarget target, Supervisor supervisor, RunServers servers, RunClock clock) =>
         (_implementation, _target, _supervisor, _servers, _clock) = (implementation, target, supervisor, servers, clock);
 
-    /// <summary>The backlog of the newest sample that read one, for the progress lines; null before the first.</summary>
-    public InDoubt? LatestBacklog { get; private set; }
+    /// <summary>The backlog of the newest sample that read one and when, for the progress lines; null before the first.</summary>
+    public (InDoubt Backlog, double AtSeconds)? LatestBacklog { get; private set; }
 
     /// <summary>Starts sampling now, on the run's clock, until <see cref="StopAsync"/> or disposal.</summary>
     public static Sampler Start(IImplementation implementation, RunTarget target, Supervisor supervisor, RunServers servers, RunClock clock)
@@ -79,7 +79,7 @@ public sealed class Sampler : IAsyncDisposable
                 // Stopped while it waited: the backlog's null would be the stop's, not the system's.
                 if (ct.IsCancellationRequested) break;
                 _samples.Add(new HealthSample(Math.Round(at, 2), backlog, processes));
-                if (backlog is not null) LatestBacklog = backlog;
+                if (backlog is not null) LatestBacklog = (backlog, at);
             }
             while (await timer.WaitForNextTickAsync(ct));
         }

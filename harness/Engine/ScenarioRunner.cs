@@ -231,9 +231,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var progress = Checker.ProgressOf(recorded, truth, faults, scenario.Load.Duration.TotalSeconds);
             var throughput = new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2));
             var latency = Latency.Of(stats.OkLatenciesMs);
+            var latencyAllRequests = Latency.Of(stats.AllLatenciesMs);
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, progress.Requested, progress.Created, scenario.Load.MinCreatedShare,
                 expected, unparked, baselineMayBreak: expectationsApply ? implementation.BaselineMayBreak : null, outsideFaults: progress.OutsideFaults, afterFaults: progress.AfterFaults,
-                thresholdsCrossed: scenario.Thresholds.CrossedBy(latency, check.TimeToConsistency, throughput));
+                thresholdsCrossed: scenario.Thresholds.CrossedBy(latencyAllRequests, check.TimeToConsistency, throughput));
             foreach (var reason in judgement.Reasons) say($"[{implementation.Name}] {Words.Of(judgement.Verdict)}: {reason}");
             return new ImplementationRun(
                 implementation.Name,
@@ -244,7 +245,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 counts,
                 throughput,
                 latency,
-                Latency.Of(stats.AllLatenciesMs),
+                latencyAllRequests,
                 check.TimeToConsistency,
                 new Drain(drained, drainSeconds, inDoubt),
                 logs,
@@ -252,7 +253,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
-                Traces: check.Valid ? null : OrderTrace.OfViolations(check, recorded, truth, await ServiceLogsAsync(implementation, logDir, ct), faults));
+                Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, logDir, ct));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -265,16 +266,33 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         }
     }
 
-    /// <summary>Each service's log lines by service name, for the traces of a violation's orders; a log that is missing is empty.</summary>
-    private static async Task<IReadOnlyDictionary<string, IReadOnlyList<string>>> ServiceLogsAsync(IImplementation implementation, string logDir, CancellationToken ct)
+    /// <summary>
+    /// The traces of a violation's orders, with the lines of each service's log that name them (read line by line: a
+    /// message redelivered for a minute makes a large log). A log that cannot be read leaves its lines out and says
+    /// so; it must not turn a run that failed with evidence into an error without it.
+    /// </summary>
+    private async Task<IReadOnlyList<OrderTrace>> TracesAsync(CheckResult check, History history, GroundTruth truth, IReadOnlyList<FaultRecord> faults,
+        IImplementation implementation, string logDir, CancellationToken ct)
     {
+        var ids = OrderTrace.Candidates(check);
         var logs = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var service in implementation.Services)
         {
             var path = Path.Combine(logDir, $"{implementation.Name}-{service}.log");
-            logs[service] = File.Exists(path) ? await File.ReadAllLinesAsync(path, ct) : [];
+            try
+            {
+                var lines = new List<string>();
+                if (File.Exists(path))
+                    await foreach (var line in File.ReadLinesAsync(path, ct))
+                        if (ids.Any(id => OrderTrace.Names(line, id))) lines.Add(line);
+                logs[service] = lines;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                say($"[{implementation.Name}] the traces leave out {service}'s log: {e.Message}");
+            }
         }
-        return logs;
+        return OrderTrace.OfViolations(check, history, truth, logs, faults);
     }
 
     /// <summary>A run that could not complete: its error in the run's log folder, its verdict <c>error</c>.</summary>
@@ -354,7 +372,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             if (say is not null && watch.Elapsed >= nextLine)
             {
                 say($"draining {watch.Elapsed.TotalSeconds:0}s of at most {deadline.TotalSeconds:0}s: {inDoubt.Describe()}");
-                nextLine += LoadProgress.Interval;
+                nextLine = watch.Elapsed + LoadProgress.Interval; // after a slow probe, not a burst of lines
             }
             if (inDoubt.Any) cleanSince = null;
             else if (cleanSince is null) cleanSince = watch.Elapsed;

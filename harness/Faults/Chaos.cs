@@ -19,7 +19,11 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
 
     private static readonly string[] Services = ["initiator", "participant", "txbroker"];
 
-    /// <summary>The closest two drawn faults may come: each one's window lasts three seconds (a crash: until its restart).</summary>
+    /// <summary>
+    /// The closest two drawn faults may come: each one's window lasts three seconds (a crash: until its restart). Two
+    /// deaths of one service may come further apart: the second waits until the first one's successor has served
+    /// <see cref="Nemesis.MinServedBetweenDeaths"/>.
+    /// </summary>
     public static readonly TimeSpan MinSpacing = TimeSpan.FromSeconds(3);
 
     private static readonly string[] Links =
@@ -31,8 +35,8 @@ public sealed record ChaosPlan(int Count, TimeSpan From, TimeSpan To)
     /// <summary>
     /// The concrete faults for this seed: one at each of <see cref="Count"/> evenly spaced times, at least
     /// <see cref="MinSpacing"/> apart, so that each one's window (three seconds) is over before the next begins. A
-    /// crashed service may still be restarting then; a crash at a step waits for its service to be healthy before it
-    /// is armed, so it does not fire into a service that is down.
+    /// crashed service may still be restarting then; a crash at a step waits for its service to be healthy, and to
+    /// have served a while, before it is armed, so it does not fire into a service that is down or just back.
     /// </summary>
     public IReadOnlyList<FaultPlan> Draw(int seed)
     {

@@ -37,6 +37,11 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
     // to four seconds, and a crash armed the moment the successor answers (a reply backlog reaches initiator.after-reply
     // at once) killed it before it served a request: the load stalled between crashes that proved nothing new.
     public static readonly TimeSpan MinServedBetweenDeaths = TimeSpan.FromSeconds(2);
+
+    // The postponement ends a second before the load does at the latest: a crash at a step armed after the load has
+    // no traffic to meet, and its "not triggered" would blame the system for the harness's wait.
+    private static readonly TimeSpan LatestBeforeLoadEnd = TimeSpan.FromSeconds(1);
+
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, double> _backAt = new();
 
     private async Task<FaultRecord> OneDeathAtATimeAsync(string service, Func<Task<FaultRecord>> inject, CancellationToken ct)
@@ -45,13 +50,23 @@ public sealed class Nemesis(IImplementation implementation, RunTarget target, Su
         await gate.WaitAsync(ct);
         try
         {
-            if (_backAt.TryGetValue(service, out var back))
+            // Back from its last planned death, or from an exit nobody planned (the supervisor restarted it).
+            var backs = log.All.Where(f => f.Outcome == FaultOutcome.UnexpectedExit && f.Target == service).Select(f => f.EndSeconds).OfType<double>().ToList();
+            if (_backAt.TryGetValue(service, out var planned)) backs.Add(planned);
+            if (backs.Count > 0)
             {
-                var wait = TimeSpan.FromSeconds(back) + MinServedBetweenDeaths - clock.Elapsed;
-                if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                var back = backs.Max();
+                var until = TimeSpan.FromSeconds(back) + MinServedBetweenDeaths;
+                if (until > loadDuration - LatestBeforeLoadEnd) until = loadDuration - LatestBeforeLoadEnd;
+                var wait = until - clock.Elapsed;
+                if (wait > TimeSpan.Zero)
+                {
+                    say($"{service} back at {back:0.0}s: its next death waits {wait.TotalSeconds:0.0}s so that it serves first");
+                    await Task.Delay(wait, ct);
+                }
             }
             var record = await inject();
-            if (record.Outcome == FaultOutcome.Injected && record.EndSeconds is { } end) _backAt[service] = end;
+            if (record.Outcome is FaultOutcome.Injected && record.EndSeconds is { } end) _backAt[service] = end;
             return record;
         }
         finally

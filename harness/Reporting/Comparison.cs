@@ -14,8 +14,12 @@ public enum Better { Lower, Higher }
 /// <summary>What a figure's change means, beyond the noise.</summary>
 public enum Trend { Same, Better, Worse }
 
-/// <summary>One figure of one implementation in the baseline run and in this run; null where a run lacks it.</summary>
-public sealed record ComparedFigure(string Implementation, string Figure, string Unit, double? Baseline, double? Current, Better Better)
+/// <summary>
+/// One figure of one implementation in the baseline run and in this run; null where a run lacks it. With
+/// <paramref name="MissingIsWorse"/>, a figure missing from one of two runs that both ran means that run did worse (a
+/// drain that did not converge, no request answered ok); otherwise it means the figure does not apply.
+/// </summary>
+public sealed record ComparedFigure(string Implementation, string Figure, string Unit, double? Baseline, double? Current, Better Better, bool MissingIsWorse = false)
 {
     /// <summary>A change smaller than this share of the baseline is within a run's noise on a shared machine, and is not called better or worse.</summary>
     public const double Noise = 0.10;
@@ -28,6 +32,7 @@ public sealed record ComparedFigure(string Implementation, string Figure, string
     {
         get
         {
+            if (Baseline is null != Current is null && MissingIsWorse) return Current is null ? Trend.Worse : Trend.Better;
             if (Baseline is not { } b || Current is not { } c || b == c) return Trend.Same;
             if (Relative is { } r && Math.Abs(r) < Noise) return Trend.Same;
             return c > b == (Better == Better.Higher) ? Trend.Better : Trend.Worse;
@@ -58,32 +63,41 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
         Differ("mutant", MutantOf(baseline), MutantOf(current));
 
         var implementations = baseline.Runs.Select(r => r.Implementation).Union(current.Runs.Select(r => r.Implementation)).ToList();
-        var verdicts = implementations.Select(name => (name, Find(baseline, name)?.Verdict, Find(current, name)?.Verdict)).ToList();
+        var verdicts = implementations.Select(name => (name, RunOf(baseline, name)?.Verdict, RunOf(current, name)?.Verdict)).ToList();
         var figures = implementations.SelectMany(name => FiguresOf(name, Find(baseline, name), Find(current, name))).ToList();
         return new Comparison(currentFolder, baselineFolder, differences, verdicts, figures);
     }
 
     private static string MutantOf(ScenarioResult result) => string.Join(", ", result.Runs.Select(r => r.Mutant).OfType<string>().Distinct()) is { Length: > 0 } m ? m : "none";
 
-    // A run that ended in error has no figures worth comparing: its zeros would read as a huge improvement in latency.
+    private static ImplementationRun? RunOf(ScenarioResult result, string implementation) => result.Runs.FirstOrDefault(r => r.Implementation == implementation);
+
+    // A run that ended in error, or was not run (not applicable), has no figures worth comparing: its zeros would read
+    // as a huge improvement in latency and drain.
     private static ImplementationRun? Find(ScenarioResult result, string implementation) =>
-        result.Runs.FirstOrDefault(r => r.Implementation == implementation && r.Error is null);
+        RunOf(result, implementation) is { Error: null, Verdict: not Verdict.NotApplicable } run ? run : null;
+
+    /// <summary>Whether a verdict is one a run may end with (<see cref="ScenarioResult.Passed"/>): a change to or from one is a change of the run's outcome.</summary>
+    private static bool Passing(Verdict? verdict) => verdict is null or Verdict.Pass or Verdict.NotApplicable or Verdict.FailedAsExpected;
+
+    /// <summary>The implementations whose run passed in the baseline and does not in this run.</summary>
+    public IReadOnlyList<string> VerdictsWorse => Verdicts.Where(v => v.Baseline is not null && Passing(v.Baseline) && !Passing(v.Current)).Select(v => v.Implementation).ToList();
 
     /// <summary>The figures compared, in the order the console summary shows them.</summary>
     private static IEnumerable<ComparedFigure> FiguresOf(string name, ImplementationRun? before, ImplementationRun? now)
     {
-        ComparedFigure F(string figure, string unit, Better better, Func<ImplementationRun, double?> of) =>
-            new(name, figure, unit, before is null ? null : of(before), now is null ? null : of(now), better);
+        ComparedFigure F(string figure, string unit, Better better, Func<ImplementationRun, double?> of, bool missingIsWorse = false) =>
+            new(name, figure, unit, before is null ? null : of(before), now is null ? null : of(now), better, missingIsWorse && before is not null && now is not null);
         // Percentiles of runs that acknowledged nothing are absent, not zero.
         static double? Measured(double value, ImplementationRun run) => run.Counts.Ok > 0 ? value : null;
         yield return F("ok/s", "/s", Better.Higher, r => r.Throughput.OkPerSecond);
-        yield return F("latency p50", "ms", Better.Lower, r => Measured(r.Latency.P50Ms, r));
-        yield return F("latency p99", "ms", Better.Lower, r => Measured(r.Latency.P99Ms, r));
+        yield return F("latency p50", "ms", Better.Lower, r => Measured(r.Latency.P50Ms, r), missingIsWorse: true);
+        yield return F("latency p99", "ms", Better.Lower, r => Measured(r.Latency.P99Ms, r), missingIsWorse: true);
         yield return F("latency p99.9", "ms", Better.Lower, r => r.Latency.P999Ms > 0 ? r.Latency.P999Ms : null);
         yield return F("every request p99", "ms", Better.Lower, r => r.Counts.Requested > 0 ? r.LatencyAllRequests.P99Ms : null);
-        yield return F("time to consistency p50", "ms", Better.Lower, r => r.TimeToConsistency.Orders > 0 ? r.TimeToConsistency.P50Ms : null);
-        yield return F("time to consistency p99", "ms", Better.Lower, r => r.TimeToConsistency.Orders > 0 ? r.TimeToConsistency.P99Ms : null);
-        yield return F("drain", "s", Better.Lower, r => r.Drain.Converged ? r.Drain.Seconds : null);
+        yield return F("time to consistency p50", "ms", Better.Lower, r => r.TimeToConsistency.Orders > 0 ? r.TimeToConsistency.P50Ms : null, missingIsWorse: true);
+        yield return F("time to consistency p99", "ms", Better.Lower, r => r.TimeToConsistency.Orders > 0 ? r.TimeToConsistency.P99Ms : null, missingIsWorse: true);
+        yield return F("drain", "s", Better.Lower, r => r.Drain.Converged ? r.Drain.Seconds : null, missingIsWorse: true);
         yield return F("indeterminate", "", Better.Lower, r => r.Counts.Indeterminate);
         yield return F("created", "", Better.Higher, r => r.Counts.OrdersCreated);
         yield return F("republished", "", Better.Lower, r => r.Counts.Republished);
@@ -93,7 +107,7 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
 
     public static string Format(double? value, string unit) => value switch
     {
-        null => "—",
+        null => "—", // not measured: no ok answer, no order consistent, a drain that did not converge, or not this implementation's
         { } v when unit == "ms" => v.ToString("0", CultureInfo.InvariantCulture) + " ms",
         { } v when unit == "s" => v.ToString("0.0", CultureInfo.InvariantCulture) + " s",
         { } v when unit == "/s" => v.ToString("0.#", CultureInfo.InvariantCulture) + "/s",
@@ -113,9 +127,11 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
     {
         console.MarkupLine($"[bold]{Markup.Escape(CurrentFolder)}[/] against [bold]{Markup.Escape(BaselineFolder)}[/]");
         foreach (var difference in Differences) console.MarkupLine($"[yellow]the runs differ in {Markup.Escape(difference)}[/]");
+        foreach (var name in VerdictsWorse) console.MarkupLine($"[red]{Markup.Escape(name)} passed in the baseline and does not now[/]");
         var table = new Table().AddColumns("implementation", "figure", "baseline", "this run", "change", "");
         foreach (var (name, before, now) in Verdicts)
-            table.AddRow(Markup.Escape(name), "verdict", Markup.Escape(VerdictWord(before)), Markup.Escape(VerdictWord(now)), "", "");
+            table.AddRow(Markup.Escape(name), "verdict", Markup.Escape(VerdictWord(before)), Markup.Escape(VerdictWord(now)), "",
+                VerdictsWorse.Contains(name) ? "[red]worse[/]" : "");
         foreach (var f in Figures.Where(f => f.Baseline is not null || f.Current is not null))
         {
             var colour = f.Trend switch { Trend.Better => "green", Trend.Worse => "red", _ => "default" };
@@ -123,8 +139,12 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
                 $"[{colour}]{Markup.Escape(Change(f))}[/]", $"[{colour}]{Word(f.Trend)}[/]");
         }
         console.Write(table);
-        console.MarkupLine($"{Figures.Count(f => f.Trend == Trend.Worse)} figure(s) worse and {Figures.Count(f => f.Trend == Trend.Better)} better by more than {ComparedFigure.Noise:0%}");
+        console.MarkupLine(Headline);
     }
+
+    /// <summary>The comparison in one line: verdicts that no longer pass first, then the figures beyond the noise.</summary>
+    public string Headline =>
+        $"{VerdictsWorse.Count} verdict(s) worse; {Figures.Count(f => f.Trend == Trend.Worse)} figure(s) worse and {Figures.Count(f => f.Trend == Trend.Better)} better by {ComparedFigure.Noise:0%} or more";
 
     private static string VerdictWord(Verdict? verdict) => verdict is { } v ? Words.Of(v) : "—";
 
@@ -144,13 +164,14 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
             .better { background: #dff3e4; } .worse { background: #fbdada; } .differ { background: #fff3d6; padding: .3rem .6rem; }
             </style></head><body>
             <h1>{{E(CurrentFolder)}} against {{E(BaselineFolder)}}</h1>
-            <p>A change within {{ComparedFigure.Noise:0%}} of the baseline is not called better or worse: runs on a shared machine vary that much.</p>
+            <p>A change of less than {{ComparedFigure.Noise:0%}} of the baseline is not called better or worse: runs on a shared machine vary that much. — means not measured: no ok answer, no order consistent, a drain that did not converge, or a figure the implementation does not have.</p>
 
             """);
         foreach (var difference in Differences) html.Append($"<p class=\"differ\">The runs differ in {E(difference)}.</p>\n");
+        html.Append($"<p id=\"headline\">{E(Headline)}</p>\n");
         html.Append("<table id=\"comparison\"><tr><th>implementation</th><th>figure</th><th>baseline</th><th>this run</th><th>change</th></tr>\n");
         foreach (var (name, before, now) in Verdicts)
-            html.Append($"<tr><td>{E(name)}</td><td>verdict</td><td>{E(VerdictWord(before))}</td><td>{E(VerdictWord(now))}</td><td></td></tr>\n");
+            html.Append($"<tr{(VerdictsWorse.Contains(name) ? " class=\"worse\"" : "")}><td>{E(name)}</td><td>verdict</td><td>{E(VerdictWord(before))}</td><td>{E(VerdictWord(now))}</td><td></td></tr>\n");
         foreach (var f in Figures.Where(f => f.Baseline is not null || f.Current is not null))
             html.Append($"<tr class=\"{Word(f.Trend)}\"><td>{E(f.Implementation)}</td><td>{E(f.Figure)}</td><td class=\"n\">{E(Format(f.Baseline, f.Unit))}</td>" +
                         $"<td class=\"n\">{E(Format(f.Current, f.Unit))}</td><td class=\"n\">{E(Change(f))} {Word(f.Trend)}</td></tr>\n");

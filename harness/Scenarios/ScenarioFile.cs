@@ -166,6 +166,8 @@ public static class ScenarioFile
         var late = scenario.Faults.SelectMany(f => f.At.Select(at => (Fault: f, At: at))).FirstOrDefault(p => p.At >= scenario.Load.Duration);
         if (late.Fault is not null)
             return $"the {Words.Of(late.Fault.Kind)} of {late.Fault.Target} at {late.At.TotalSeconds:0.###}s comes after the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s; a fault must fall inside the load";
+        if (scenario.Thresholds.MinOkPerSecond is { } least && least > scenario.Load.Rate)
+            return $"thresholds.okPerSecond ({least:0.##}) is more than the load offers (load.rate {scenario.Load.Rate:0.##}/s): no run could meet it";
         if (scenario.Chaos is { } chaos && chaos.To >= scenario.Load.Duration)
             return $"chaos.to ({chaos.To.TotalSeconds:0.###}s) must come before the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s";
         return null;

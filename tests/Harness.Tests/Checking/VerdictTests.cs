@@ -167,7 +167,7 @@ public sealed class VerdictTests
     [Fact]
     public void A_crossed_threshold_fails_a_run_that_kept_every_promise_but_is_only_also_for_a_failing_baseline()
     {
-        string[] crossed = ["threshold crossed: latency p99 912 ms, above the 800 ms the scenario allows"];
+        string[] crossed = ["threshold crossed: latency p99 of every request 912 ms, above the 800 ms the scenario allows"];
         var slow = Judgement.Of(AllHeld, [Crash], faultsPlanned: true, requested: 100, created: 80, minCreatedShare: 0.25, thresholdsCrossed: crossed);
         Assert.Equal(Verdict.Fail, slow.Verdict);
         Assert.Equal(crossed, slow.Reasons);

@@ -62,6 +62,33 @@ public sealed class ComparisonTests
         var comparison = Comparison.Of("now", now, "before", before);
         Assert.All(comparison.Figures.Where(f => f.Implementation == "local-table"), f => Assert.Null(f.Current));
         Assert.All(comparison.Figures.Where(f => f.Implementation == "local-table"), f => Assert.Equal(Trend.Same, f.Trend));
+        // Its verdict is still shown, and counted first: a run that stopped passing is the news, whatever the figures.
+        Assert.Contains(("local-table", (Verdict?)Verdict.Pass, (Verdict?)Verdict.Error), comparison.Verdicts);
+        Assert.Equal(["local-table"], comparison.VerdictsWorse);
+        Assert.StartsWith("1 verdict(s) worse; 0 figure(s) worse", comparison.Headline);
+    }
+
+    [Fact]
+    public void A_drain_that_no_longer_converges_is_worse_and_a_run_not_run_has_no_figures()
+    {
+        var before = SampleRuns.Result();
+        var now = before with
+        {
+            Runs = [.. before.Runs.Select(r => r.Implementation switch
+            {
+                "local-table" => r with { Drain = r.Drain with { Converged = false, Seconds = 60 } },
+                "half-message" => r with { Verdict = Verdict.NotApplicable },
+                _ => r,
+            })],
+        };
+        var comparison = Comparison.Of("now", now, "before", before);
+        var drain = comparison.Figures.Single(f => f.Implementation == "local-table" && f.Figure == "drain");
+        Assert.Equal((0.2, (double?)null, Trend.Worse), (drain.Baseline!.Value, drain.Current, drain.Trend));
+        // Not applicable: it was not run, and its zeros are no improvement.
+        Assert.All(comparison.Figures.Where(f => f.Implementation == "half-message"), f => Assert.Equal(Trend.Same, f.Trend));
+        Assert.Empty(comparison.VerdictsWorse);
+        // Where a figure does not apply (check-backs of local-table), missing is not worse.
+        Assert.Equal(Trend.Same, comparison.Figures.Single(f => f.Implementation == "local-table" && f.Figure == "check-backs sent").Trend);
     }
 
     [Fact]
@@ -78,16 +105,28 @@ public sealed class ComparisonTests
         Assert.Contains("the runs differ in scenario: crash-after-commit → <script>alert(1)</script>", outcome.Stdout);
         Assert.Contains("latency p99", outcome.Stdout);
         Assert.Contains("+100%", outcome.Stdout);
-        Assert.Contains("1 figure(s) worse and 0 better", outcome.Stdout);
+        Assert.Contains("1 verdict(s) worse; 1 figure(s) worse and 0 better", outcome.Stdout);
+        Assert.Contains("half-message passed in the baseline and does not now", outcome.Stdout);
         var page = await File.ReadAllTextAsync(Path.Combine(tonight, "comparison.html"));
         Assert.DoesNotContain("<script>alert(1)", page);
         Assert.Contains("&lt;script&gt;alert(1)&lt;/script&gt;", page);
         Assert.Contains("<tr class=\"worse\"><td>half-message</td><td>latency p99</td>", page);
 
-        var missing = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "report", tonight, "--against", Path.Combine(root, "no-such-run"));
-        Assert.Equal(2, missing.ExitCode);
-        Assert.Contains("--against " + Path.Combine(root, "no-such-run") + ": cannot read its result.json", missing.Stderr);
-        Assert.Single(missing.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        // A baseline that is no run (a missing folder, a result with no runs, one with a hole in its invariants) is one line
+        // and exit 2, and the run folder is left as it was.
+        var empty = Directory.CreateDirectory(Path.Combine(root, "empty")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(empty, "result.json"), """{ "scenario": "x", "settings": {}, "runs": [] }""");
+        var holed = await WriteAsync(root, "holed", before);
+        await File.WriteAllTextAsync(Path.Combine(holed, "result.json"), (await File.ReadAllTextAsync(Path.Combine(holed, "result.json"))).Replace("\"invariants\": [", "\"invariants\": [null, "));
+        File.Delete(Path.Combine(tonight, "comparison.html"));
+        foreach (var bad in new[] { Path.Combine(root, "no-such-run"), empty, holed })
+        {
+            var refused = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "report", tonight, "--against", bad);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains($"--against {bad}: cannot read its result.json", refused.Stderr);
+            Assert.Single(refused.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.False(File.Exists(Path.Combine(tonight, "comparison.html")));
+        }
         Directory.Delete(root, recursive: true);
     }
 

@@ -69,7 +69,7 @@ public sealed class ScenarioFileTests
             thresholds: { latencyP99: 800ms, timeToConsistencyP50: 2s, okPerSecond: 30 }
             """, "f.yaml");
         Assert.Equal(new Thresholds(LatencyP99Ms: 800, TimeToConsistencyP50Ms: 2000, MinOkPerSecond: 30), scenario.Thresholds);
-        Assert.Equal("latency p99 ≤ 800 ms, time to consistency p50 ≤ 2000 ms, at least 30 ok/s", scenario.Thresholds.Describe());
+        Assert.Equal("latency p99 of every request ≤ 800 ms, time to consistency p50 ≤ 2000 ms, at least 30 ok/s", scenario.Thresholds.Describe());
         Assert.Equal(Thresholds.None, ScenarioFile.Parse("name: x", "f.yaml").Thresholds);
     }
 
@@ -124,6 +124,7 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nthresholds: { latencyP99: fast }", "thresholds.latencyP99: 'fast' is not a duration")]
     [InlineData("name: x\nthresholds: { latencyP99: 0s }", "thresholds.latencyP99: must be longer than zero")]
     [InlineData("name: x\nthresholds: { okPerSecond: -3 }", "thresholds.okPerSecond must be a positive number")]
+    [InlineData("name: x\nload: { rate: 40 }\nthresholds: { okPerSecond: 50 }", "thresholds.okPerSecond (50) is more than the load offers (load.rate 40/s)")]
     [InlineData("name: x\nthresholds: { p99: 1s }", "thresholds.p99 is not a field here; allowed: latencyP50, latencyP99, timeToConsistencyP50, timeToConsistencyP99, okPerSecond")]
     public void A_bad_file_is_one_line_naming_the_field(string yaml, string expected)
     {

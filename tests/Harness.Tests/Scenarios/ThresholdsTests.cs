@@ -5,7 +5,7 @@ using Xunit;
 
 namespace Dtx.Tests.Scenarios;
 
-/// <summary>A scenario's thresholds against measured figures: each bound crossed is one line, and one that could not be measured is not a pass.</summary>
+/// <summary>A scenario's thresholds against measured figures (latency: every request's): each bound crossed is one line, and one that could not be measured is not a pass.</summary>
 public sealed class ThresholdsTests
 {
     private static readonly Latency Latency = new(P50Ms: 40, P90Ms: 200, P99Ms: 900, MaxMs: 1500);
@@ -26,8 +26,8 @@ public sealed class ThresholdsTests
         var tight = new Thresholds(LatencyP50Ms: 39, LatencyP99Ms: 800, TimeToConsistencyP50Ms: 299, TimeToConsistencyP99Ms: 3999, MinOkPerSecond: 30);
         Assert.Equal(
         [
-            "threshold crossed: latency p50 40 ms, above the 39 ms the scenario allows",
-            "threshold crossed: latency p99 900 ms, above the 800 ms the scenario allows",
+            "threshold crossed: latency p50 of every request 40 ms, above the 39 ms the scenario allows",
+            "threshold crossed: latency p99 of every request 900 ms, above the 800 ms the scenario allows",
             "threshold crossed: time to consistency p50 300 ms, above the 299 ms the scenario allows",
             "threshold crossed: time to consistency p99 4000 ms, above the 3999 ms the scenario allows",
             "threshold crossed: 28.5 ok/s, below the 30 ok/s the scenario needs",
@@ -40,7 +40,7 @@ public sealed class ThresholdsTests
         var bounds = new Thresholds(LatencyP99Ms: 800, TimeToConsistencyP99Ms: 5000);
         Assert.Equal(
         [
-            "threshold not shown: latency p99 must be at most 800 ms, but no request was acknowledged",
+            "threshold not shown: latency p99 of every request must be at most 800 ms, but no request was made",
             "threshold not shown: time to consistency p99 must be at most 5000 ms, but no order reached consistency",
         ], bounds.CrossedBy(Latency.None, TimeToConsistency.None, new Throughput(0, 40)));
     }
