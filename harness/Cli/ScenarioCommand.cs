@@ -162,7 +162,8 @@ public static class ScenarioCommand
     private static async Task<(int Code, string Verdicts)> RunAsync(Scenario scenario, RunOptions options, CancellationToken ct, RunServers? shared = null)
     {
         var console = AnsiConsole.Console;
-        var runner = new ScenarioRunner(options, line => console.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"));
+        var lines = new ConsoleLines(console);
+        var runner = new ScenarioRunner(options, lines.Say, new ProgressSink(lines.Progress, lines.ProgressEvery));
         try
         {
             var result = await runner.RunAsync(scenario, ct, shared);

@@ -4,26 +4,38 @@ using Dtx.Harness.Services;
 namespace Dtx.Harness.Engine;
 
 /// <summary>
-/// A line every <see cref="Interval"/> while the load runs: the requests so far and their answers, the ok answers per
-/// second since the last line, and the newest backlog the sampler read. A user watching a run of a minute sees it
-/// move, and a CI log shows where a run that stalled stopped; the fault lines of the nemesis fall between them.
+/// Where a run's progress goes, and how often: <see cref="Show"/> takes the line of the phase under way (null when the
+/// phase is over). On a terminal it is one status line rewritten every second; in a log, a plain line every 5 s.
+/// </summary>
+public sealed record ProgressSink(Action<string?> Show, TimeSpan Every)
+{
+    /// <summary>Plain lines every five seconds through <paramref name="say"/>: a log, a test's output.</summary>
+    public static ProgressSink Lines(Action<string> say) => new(line => { if (line is not null) say(line); }, TimeSpan.FromSeconds(5));
+}
+
+/// <summary>
+/// The load's progress while it runs: the requests so far and their answers, the ok answers per second since the
+/// last line, and the newest backlog the sampler read. A user watching a run of a minute sees it move, and a CI log
+/// shows where a run that stalled stopped; the fault lines of the nemesis fall between them.
 /// </summary>
 public sealed class LoadProgress : IAsyncDisposable
 {
-    public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
-
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _running;
+    private readonly ProgressSink _sink;
 
-    private LoadProgress(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, Action<string> say) =>
-        _running = RunAsync(history, sampler, clock, loadDuration, say, _stop.Token);
-
-    public static LoadProgress Start(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, Action<string> say) =>
-        new(history, sampler, clock, loadDuration, say);
-
-    private static async Task RunAsync(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, Action<string> say, CancellationToken ct)
+    private LoadProgress(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, ProgressSink sink)
     {
-        using var timer = new PeriodicTimer(Interval);
+        _sink = sink;
+        _running = RunAsync(history, sampler, clock, loadDuration, sink, _stop.Token);
+    }
+
+    public static LoadProgress Start(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, ProgressSink sink) =>
+        new(history, sampler, clock, loadDuration, sink);
+
+    private static async Task RunAsync(HistoryRecorder history, Sampler sampler, RunClock clock, TimeSpan loadDuration, ProgressSink sink, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(sink.Every);
         var (lastOk, lastAt) = (0, 0.0);
         try
         {
@@ -37,7 +49,7 @@ public sealed class LoadProgress : IAsyncDisposable
                 var backlog = sampler.LatestBacklog is { } b
                     ? (at - b.AtSeconds > Sampler.Interval.TotalSeconds * 1.5 ? $"; backlog (as read at {b.AtSeconds:0}s): " : "; backlog: ") + b.Backlog.Describe()
                     : "";
-                say($"load {Math.Min(at, loadDuration.TotalSeconds):0}s of {loadDuration.TotalSeconds:0}s: {requested} requested, {ok} ok, {failed} failed, " +
+                sink.Show($"load {Math.Min(at, loadDuration.TotalSeconds):0}s of {loadDuration.TotalSeconds:0}s: {requested} requested, {ok} ok, {failed} failed, " +
                     $"{indeterminate} indeterminate, {rate:0.#} ok/s{backlog}");
             }
         }
@@ -51,5 +63,6 @@ public sealed class LoadProgress : IAsyncDisposable
         await _stop.CancelAsync();
         await _running;
         _stop.Dispose();
+        _sink.Show(null);
     }
 }

@@ -19,7 +19,7 @@ namespace Dtx.Harness.Engine;
 /// (<see cref="OpenModelLoad"/>) makes the history, the nemesis (faults via the <see cref="Supervisor"/>) breaks
 /// things on a schedule, and the checker judges the history against the databases once everything has healed.
 /// </summary>
-public sealed class ScenarioRunner(RunOptions options, Action<string> say)
+public sealed class ScenarioRunner(RunOptions options, Action<string> say, ProgressSink? progressSink = null)
 {
     public string? RunDirectory { get; private set; }
 
@@ -185,7 +185,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             var loadTask = load.RunAsync(ct);
             var nemesisTask = nemesis.RunAsync(scenario.Faults, faulting.Token);
             LoadStats stats;
-            await using (LoadProgress.Start(history, sampler, clock, scenario.Load.Duration, sayHere))
+            var progressHere = ProgressFor(implementation);
+            await using (LoadProgress.Start(history, sampler, clock, scenario.Load.Duration, progressHere))
             {
                 try
                 {
@@ -201,7 +202,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
             await nemesisTask;
 
             await nemesis.HealAsync(ct);
-            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario), sayHere);
+            var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario), progressHere);
             say($"[{implementation.Name}] drain {(drained ? "converged" : "did NOT converge")} after {drainSeconds:0.0}s");
             var samples = await sampler.StopAsync();
             var absorbed = await implementation.CountAbsorbedAsync(target, ct);
@@ -350,29 +351,49 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say)
         await seed.ExecuteNonQueryAsync(ct);
     }
 
+    /// <summary>This implementation's progress, its lines named after it, plain every 5 s unless the command gave a live sink.</summary>
+    private ProgressSink ProgressFor(IImplementation implementation)
+    {
+        var sink = progressSink ?? ProgressSink.Lines(say);
+        return sink with { Show = line => sink.Show(line is null ? null : $"[{implementation.Name}] {line}") };
+    }
+
     /// <summary>
     /// Waits until nothing is in doubt any more, or the deadline passes: Jepsen's final phase after healing. One
     /// clean probe is not enough: a delivery held unacked by a consumer is invisible to it, so the probe must stay
     /// clean for a settle period, long enough for such a delivery to be acked or to come back. An implementation that
     /// cannot recover (<see cref="IImplementation.HopelessAfter"/>) is given up on once its figures stop moving.
     /// </summary>
-    /// <param name="say">Where a line goes every <see cref="LoadProgress.Interval"/> saying what is still in doubt, or null for silence.</param>
+    /// <param name="progress">Where the drain says what is still in doubt, or null for silence.</param>
     public static async Task<(bool Drained, double Seconds)> DrainAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, CancellationToken ct,
-        TimeSpan? hopelessAfter = null, Action<string>? say = null)
+        TimeSpan? hopelessAfter = null, ProgressSink? progress = null)
+    {
+        try
+        {
+            return await DrainUntilAsync(implementation, target, deadline, hopelessAfter, progress, ct);
+        }
+        finally
+        {
+            progress?.Show(null);
+        }
+    }
+
+    private static async Task<(bool Drained, double Seconds)> DrainUntilAsync(IImplementation implementation, RunTarget target, TimeSpan deadline, TimeSpan? hopelessAfter,
+        ProgressSink? progress, CancellationToken ct)
     {
         hopelessAfter ??= implementation.HopelessAfter;
         var settle = TimeSpan.FromSeconds(1);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         TimeSpan? cleanSince = null;
         (InDoubt Figures, TimeSpan Since)? still = null;
-        var nextLine = LoadProgress.Interval;
+        var nextLine = progress?.Every ?? TimeSpan.Zero;
         while (true)
         {
             var inDoubt = await implementation.ProbeAsync(target, ct);
-            if (say is not null && watch.Elapsed >= nextLine)
+            if (progress is not null && watch.Elapsed >= nextLine)
             {
-                say($"draining {watch.Elapsed.TotalSeconds:0}s of at most {deadline.TotalSeconds:0}s: {inDoubt.Describe()}");
-                nextLine = watch.Elapsed + LoadProgress.Interval; // after a slow probe, not a burst of lines
+                progress.Show($"draining {watch.Elapsed.TotalSeconds:0}s of at most {deadline.TotalSeconds:0}s: {inDoubt.Describe()}");
+                nextLine = watch.Elapsed + progress.Every; // after a slow probe, not a burst of lines
             }
             if (inDoubt.Any) cleanSince = null;
             else if (cleanSince is null) cleanSince = watch.Elapsed;
