@@ -10,9 +10,15 @@ namespace Dtx.Harness.Checking;
 public sealed record TraceEvent(double? AtSeconds, string Source, string What, bool LogLine = false);
 
 /// <summary>
+/// A protocol step an implementation's tables show for an order (a publish, a delivery, a half message resolved), on
+/// the databases' wall clock; <see cref="OrderTrace.OfViolations"/> puts it on the run's.
+/// </summary>
+public sealed record TraceStep(string OrderId, DateTimeOffset At, string Source, string What);
+
+/// <summary>
 /// What happened to one order a violation names, from every record of it: the client's requests and answers, the
-/// initiator's and the participant's rows after the drain, and every log line of the run's processes that mentions
-/// it. A reader of a failing run starts here: the order id alone says which order, the trace says how.
+/// initiator's and the participant's rows after the drain, the protocol's steps as the implementation's tables keep
+/// them, the faults near it, and the log lines of the run's services that name it. A reader of a failing run starts here: the order id alone says which order, the trace says how.
 /// </summary>
 public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events)
 {
@@ -41,9 +47,10 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
 
     /// <summary>The traces of the examples of every violated invariant, in invariant order, each order once.</summary>
     /// <param name="logs">Each process's log lines by its name (e.g. <c>initiator</c>), in file order.</param>
-    /// <param name="faults">The run's fault windows: those that began within a second of the order's own events are shown among them.</param>
+    /// <param name="faults">The run's fault windows: those within a second of the order's own events are shown among them.</param>
+    /// <param name="steps">The protocol steps the implementation's tables show for these orders (<c>IImplementation.TraceStepsAsync</c>).</param>
     public static IReadOnlyList<OrderTrace> OfViolations(CheckResult check, History history, GroundTruth truth, IReadOnlyDictionary<string, IReadOnlyList<string>> logs,
-        IReadOnlyList<FaultRecord> faults)
+        IReadOnlyList<FaultRecord> faults, IReadOnlyList<TraceStep>? steps = null)
     {
         var initiator = truth.InitiatorOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
         var participant = truth.ParticipantOrders.ToLookup(o => o.OrderId, StringComparer.Ordinal);
@@ -84,6 +91,7 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
                 events.Add(new TraceEvent(Seconds(row.ProcessedAt), "participant",
                     $"{(row.Status == ParticipantStatus.Created ? "created" : "rejected")} {row.Qty} × {row.Sku} for {row.CustomerId}, applied {row.Applications} time(s)"));
             if (!participant[id].Any()) events.Add(new TraceEvent(null, "participant", "has no row of this order"));
+            events.AddRange((steps ?? []).Where(step => step.OrderId == id).Select(step => new TraceEvent(Seconds(step.At), step.Source, step.What)));
             // The faults near the order, their windows within a second of its events: what a reader looks for first
             // (a crash between the commit and the publish, a partition the whole order lived through).
             var times = events.Where(e => e.AtSeconds is not null).Select(e => e.AtSeconds!.Value).ToList();

@@ -254,7 +254,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
-                Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, logDir, ct));
+                Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, target, logDir, ct));
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -273,9 +273,18 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
     /// so; it must not turn a run that failed with evidence into an error without it.
     /// </summary>
     private async Task<IReadOnlyList<OrderTrace>> TracesAsync(CheckResult check, History history, GroundTruth truth, IReadOnlyList<FaultRecord> faults,
-        IImplementation implementation, string logDir, CancellationToken ct)
+        IImplementation implementation, RunTarget target, string logDir, CancellationToken ct)
     {
         var ids = OrderTrace.Candidates(check);
+        IReadOnlyList<TraceStep> steps = [];
+        try
+        {
+            steps = await implementation.TraceStepsAsync(target, ids, ct);
+        }
+        catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+        {
+            say($"[{implementation.Name}] the traces leave out the protocol's tables: {e.Message}");
+        }
         var logs = new Dictionary<string, IReadOnlyList<string>>();
         foreach (var service in implementation.Services)
         {
@@ -293,7 +302,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 say($"[{implementation.Name}] the traces leave out {service}'s log: {e.Message}");
             }
         }
-        return OrderTrace.OfViolations(check, history, truth, logs, faults);
+        return OrderTrace.OfViolations(check, history, truth, logs, faults, steps);
     }
 
     /// <summary>A run that could not complete: its error in the run's log folder, its verdict <c>error</c>.</summary>

@@ -1,3 +1,4 @@
+using Dtx.Harness.Checking;
 using Dtx.Shared.Messaging;
 using Dtx.Shared.Sql;
 
@@ -51,6 +52,23 @@ public static class BusinessProbe
             parked.Add(new ParkedMessage(reader.IsDBNull(0) ? null : reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1),
                 reader.GetString(2), reader.GetInt32(3), reader.GetInt64(4), Math.Round(reader.GetDouble(5), 1)));
         return parked;
+    }
+
+    /// <summary>Every application of these orders at the participant, in order: a second one is a duplicate effect.</summary>
+    public static async Task<IReadOnlyList<TraceStep>> ApplicationsAsync(RunTarget target, IReadOnlyCollection<string> orderIds, CancellationToken ct)
+    {
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+        await using var read = orders.CreateCommand("""
+            SELECT order_id, applied_at, row_number() OVER (PARTITION BY order_id ORDER BY applied_at)
+            FROM order_applications WHERE order_id = ANY(@ids) ORDER BY applied_at
+            """);
+        read.Parameters.AddWithValue("ids", orderIds.ToArray());
+        var steps = new List<TraceStep>();
+        await using var reader = await read.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            steps.Add(new TraceStep(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(1), "participant",
+                reader.GetInt64(2) == 1 ? "applied the order in its local transaction" : $"applied the order again (application {reader.GetInt64(2)})"));
+        return steps;
     }
 
     public static async Task<long> DuplicatesDeliveredAsync(RunTarget target, CancellationToken ct)

@@ -3,6 +3,7 @@ using Dtx.Harness.Checking;
 using Dtx.Harness.Scenarios;
 using Dtx.HalfMessage;
 using Dtx.Shared.Failpoints;
+using Dtx.Shared.Messaging;
 using Dtx.Shared.Sql;
 
 namespace Dtx.Harness.Implementations;
@@ -79,4 +80,56 @@ public sealed class HalfMessageImplementation : IImplementation
         };
     }
 
+    /// <summary>
+    /// The order's transactions as txbroker and the producers keep them: each half message (the order's, and the
+    /// participant's reply) prepared, resolved (by whom) with its check-backs, and dispatched (a second publish is a
+    /// redispatch); each producer's local transaction record in its tx_log.
+    /// </summary>
+    public async Task<IReadOnlyList<TraceStep>> TraceStepsAsync(RunTarget target, IReadOnlyCollection<string> orderIds, CancellationToken ct)
+    {
+        var ids = orderIds.ToArray();
+        var steps = new List<TraceStep>();
+        var queues = QueueNames.For(target.QueuePrefix);
+        await using var broker = Database.Open(DatabaseOf("txbroker", target), "harness-probe");
+        await using (var halves = broker.CreateCommand("""
+            SELECT payload->>'orderId', tx_id, queue, state, prepared_at, resolved_at, resolved_by, checks_sent, checks_answered
+            FROM half_messages WHERE payload->>'orderId' = ANY(@ids)
+            """))
+        {
+            halves.Parameters.AddWithValue("ids", ids);
+            await using var reader = await halves.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+            {
+                var (orderId, txId, kind) = (reader.GetString(0), reader.GetString(1), reader.GetString(2) == queues.Replies ? "reply" : "order");
+                steps.Add(new TraceStep(orderId, reader.GetFieldValue<DateTimeOffset>(4), "txbroker", $"{kind} half message {txId} prepared"));
+                var checks = reader.GetInt32(7) == 0 ? "" : $" after {reader.GetInt32(7)} check-back(s) sent, {reader.GetInt32(8)} answered";
+                steps.Add(reader.IsDBNull(5)
+                    ? new TraceStep(orderId, reader.GetFieldValue<DateTimeOffset>(4), "txbroker", $"{kind} half message {txId} still {reader.GetString(3)} after the drain{checks}")
+                    : new TraceStep(orderId, reader.GetFieldValue<DateTimeOffset>(5), "txbroker",
+                        $"{kind} half message {txId} {reader.GetString(3)} by {(reader.IsDBNull(6) ? "?" : reader.GetString(6))}{checks}"));
+            }
+        }
+        await using (var dispatched = broker.CreateCommand("""
+            SELECT h.payload->>'orderId', d.tx_id, h.queue, d.published_at, row_number() OVER (PARTITION BY d.tx_id ORDER BY d.published_at)
+            FROM dispatch_log d JOIN half_messages h USING (tx_id) WHERE h.payload->>'orderId' = ANY(@ids)
+            """))
+        {
+            dispatched.Parameters.AddWithValue("ids", ids);
+            await using var reader = await dispatched.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                steps.Add(new TraceStep(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(3), "txbroker",
+                    $"{(reader.GetString(2) == queues.Replies ? "reply" : "order")} message of {reader.GetString(1)} {(reader.GetInt64(4) == 1 ? "dispatched" : $"dispatched again (publish {reader.GetInt64(4)})")} (confirmed)"));
+        }
+        foreach (var (producer, database) in new[] { ("initiator", target.InventoryDb), ("participant", target.OrdersDb) })
+        {
+            await using var db = Database.Open(database, "harness-probe");
+            await using var logged = db.CreateCommand("SELECT order_id, tx_id, state, recorded_at FROM tx_log WHERE order_id = ANY(@ids)");
+            logged.Parameters.AddWithValue("ids", ids);
+            await using var reader = await logged.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                steps.Add(new TraceStep(reader.GetString(0), reader.GetFieldValue<DateTimeOffset>(3), producer,
+                    $"tx_log: local transaction of {reader.GetString(1)} {reader.GetString(2)}"));
+        }
+        return [.. steps, .. await BusinessProbe.ApplicationsAsync(target, orderIds, ct)];
+    }
 }

@@ -66,4 +66,12 @@ public interface IImplementation
 
     /// <summary>What was absorbed rather than violated, for result.json's counts (duplicatesDelivered, republished …). Called while the services still run.</summary>
     Task<IReadOnlyDictionary<string, long>> CountAbsorbedAsync(RunTarget target, CancellationToken ct);
+
+    /// <summary>
+    /// The protocol's steps for these orders as this implementation's tables keep them (a publish, a delivery, a half
+    /// message prepared and resolved), for the traces of a violation's orders. Read after the services stopped. By
+    /// default the participant's applications, which every implementation shares (<see cref="BusinessProbe.ApplicationsAsync"/>).
+    /// </summary>
+    Task<IReadOnlyList<TraceStep>> TraceStepsAsync(RunTarget target, IReadOnlyCollection<string> orderIds, CancellationToken ct) =>
+        BusinessProbe.ApplicationsAsync(target, orderIds, ct);
 }

@@ -54,4 +54,47 @@ public sealed class LocalTableImplementation : IImplementation
             ["republished"] = await Sql.ScalarAsync(inventory, republished, ct) + await Sql.ScalarAsync(orders, republished, ct),
         };
     }
+
+    /// <summary>
+    /// The order message's life: its confirmed publishes (a second one is a republish after the reply timeout), the
+    /// participant's inbox receiving it (and the duplicates it turned away), and an outbox row still waiting. The
+    /// message id is the order's (<see cref="MessageIds.ForOrder"/>); a reply's is random and its row is gone once sent.
+    /// </summary>
+    public async Task<IReadOnlyList<TraceStep>> TraceStepsAsync(RunTarget target, IReadOnlyCollection<string> orderIds, CancellationToken ct)
+    {
+        var byMessage = orderIds.ToDictionary(MessageIds.ForOrder);
+        var ids = byMessage.Keys.ToArray();
+        var steps = new List<TraceStep>();
+        await using var inventory = Database.Open(target.InventoryDb, "harness-probe");
+        await using var orders = Database.Open(target.OrdersDb, "harness-probe");
+
+        await using (var published = inventory.CreateCommand("""
+            SELECT message_id, published_at, row_number() OVER (PARTITION BY message_id ORDER BY published_at)
+            FROM publish_log WHERE message_id = ANY(@ids)
+            """))
+        {
+            published.Parameters.AddWithValue("ids", ids);
+            await using var reader = await published.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                steps.Add(new TraceStep(byMessage[reader.GetGuid(0)], reader.GetFieldValue<DateTimeOffset>(1), "initiator's relay",
+                    reader.GetInt64(2) == 1 ? "published the order message (confirmed)" : $"republished the order message (publish {reader.GetInt64(2)}, confirmed)"));
+        }
+        await using (var waiting = inventory.CreateCommand("SELECT message_id, created_at, attempts, next_attempt_at FROM outbox WHERE message_id = ANY(@ids)"))
+        {
+            waiting.Parameters.AddWithValue("ids", ids);
+            await using var reader = await waiting.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                steps.Add(new TraceStep(byMessage[reader.GetGuid(0)], reader.GetFieldValue<DateTimeOffset>(1), "initiator",
+                    $"outbox row still there after the drain: {reader.GetInt32(2)} attempt(s), next due {reader.GetFieldValue<DateTimeOffset>(3):HH:mm:ss.fff}"));
+        }
+        await using (var received = orders.CreateCommand("SELECT message_id, received_at, duplicates, consumer FROM inbox WHERE message_id = ANY(@ids)"))
+        {
+            received.Parameters.AddWithValue("ids", ids);
+            await using var reader = await received.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct))
+                steps.Add(new TraceStep(byMessage[reader.GetGuid(0)], reader.GetFieldValue<DateTimeOffset>(1), "participant",
+                    $"inbox ({reader.GetString(3)}) received the order message{(reader.GetInt32(2) > 0 ? $"; {reader.GetInt32(2)} later duplicate(s) turned away" : "")}"));
+        }
+        return [.. steps, .. await BusinessProbe.ApplicationsAsync(target, orderIds, ct)];
+    }
 }

@@ -34,7 +34,13 @@ public sealed class OrderTraceTests
             new(FaultKind.Crash, "initiator", "initiator.after-commit", 20, 21.5),
         ];
 
-        var trace = Assert.Single(OrderTrace.OfViolations(check, history, truth, Logs, faults));
+        // The implementation's tables saw it published; a step of another order is not this one's.
+        TraceStep[] steps =
+        [
+            new("o-victim", RunBuilder.T0.AddSeconds(10.2), "initiator's relay", "published the order message (confirmed)"),
+            new("o-good", RunBuilder.T0.AddSeconds(1.2), "initiator's relay", "published the order message (confirmed)"),
+        ];
+        var trace = Assert.Single(OrderTrace.OfViolations(check, history, truth, Logs, faults, steps));
 
         Assert.Equal("o-victim", trace.OrderId);
         Assert.Equal(
@@ -44,6 +50,7 @@ public sealed class OrderTraceTests
             // The initiator's row, written on the database's clock, on the run's: the history ties the two together.
             new TraceEvent(10.001, "initiator", "deducted 3 × sku-b in its local transaction"),
             new TraceEvent(10.05, "client", "answered ok"),
+            new TraceEvent(10.2, "initiator's relay", "published the order message (confirmed)"),
             new TraceEvent(10.55, "nemesis", "crash of initiator at initiator.after-commit, over at 12.1s"),
             new TraceEvent(null, "initiator", "still pending after the drain"),
             new TraceEvent(null, "participant", "has no row of this order"),

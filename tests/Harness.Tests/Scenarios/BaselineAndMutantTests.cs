@@ -120,6 +120,13 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
         var violated = run.Invariants.Single(i => i.Name == invariant);
         Assert.False(violated.Ok, $"{invariant} held: {string.Join("; ", run.Reasons)}");
         Assert.NotEmpty(violated.Examples);
+        // The example's trace tells the story from the protocol's own tables: the message published by the relay or
+        // the half message at txbroker, and for a missing inbox the second application itself.
+        var traced = violated.Examples.First(id => run.Traces!.Any(t => t.OrderId == id));
+        var trace = Assert.Single(run.Traces!, t => t.OrderId == traced);
+        Assert.Contains(trace.Events, e => e.AtSeconds is not null && e.Source is "initiator's relay" or "txbroker");
+        if (mutant == MutantCatalog.NoInboxDedupe) Assert.Contains(trace.Events, e => e.What.StartsWith("applied the order again", StringComparison.Ordinal));
+        else Assert.Contains(trace.Events, e => e.Source == "txbroker" && e.What.Contains("committed by producer", StringComparison.Ordinal));
         // The services said they ran as the mutant: the evidence the mutants command requires.
         var logs = run.Logs.Where(l => l.EndsWith(".log", StringComparison.Ordinal)).Select(l => File.ReadAllText(Path.Combine(runner.RunDirectory!, l)));
         Assert.Contains(logs, text => text.Contains($"MUTANT {mutant}:", StringComparison.Ordinal));
