@@ -103,57 +103,14 @@ public sealed class BenchDeployment : IAsyncDisposable
         DbCounters? Broker,
         IReadOnlyDictionary<string, ProcessMeter.Reading?> Processes);
 
-    /// <summary>Statements (null without pg_stat_statements), transactions and rows written, per database group.</summary>
-    public sealed record DbCounters(long? Statements, long Transactions, long RowsWritten);
-
     public async Task<Reading> ReadAsync(CancellationToken ct)
     {
-        var counters = new ServiceCounters.Snapshot(0, 0, 0);
-        foreach (var service in _implementation.Services)
-        {
-            var reply = await _supervisor.ControlAsync(service, HttpMethod.Get, "/metrics", null, ct);
-            if (!reply.Succeeded) throw new InvalidOperationException($"{_implementation.Name} {service} did not answer GET /metrics ({reply.Status})");
-            var snapshot = System.Text.Json.JsonSerializer.Deserialize<ServiceCounters.Snapshot>(reply.Body, Reporting.ResultJson.Options)!;
-            counters = new ServiceCounters.Snapshot(counters.RequestsServed + snapshot.RequestsServed,
-                counters.MessagesPublished + snapshot.MessagesPublished, counters.MessagesConsumed + snapshot.MessagesConsumed);
-        }
-        var business = await DbCountersAsync([_prefix + "_inventory", _prefix + "_orders"], ct);
+        var business = await DbCounters.ReadAsync(_servers.Postgres, [_prefix + "_inventory", _prefix + "_orders"], ct);
         var probes = Interlocked.Read(ref _probes);
         business = business with { Statements = business.Statements - probes, Transactions = business.Transactions - probes };
-        var broker = _implementation.HasBrokerDatabase ? await DbCountersAsync([_prefix + "_txbroker"], ct) : null;
+        var broker = _implementation.HasBrokerDatabase ? await DbCounters.ReadAsync(_servers.Postgres, [_prefix + "_txbroker"], ct) : null;
         var processes = Sampler.ReadProcesses(_implementation, _supervisor, _servers).ToDictionary(p => p.Key, p => (ProcessMeter.Reading?)p.Value.Reading);
-        return new Reading(counters, business, broker, processes);
-    }
-
-    private async Task<DbCounters> DbCountersAsync(string[] databases, CancellationToken ct)
-    {
-        await using var admin = Database.Open(_servers.Postgres.AdminConnectionString, "bench-probe");
-        long transactions = 0, rows = 0;
-        await using (var stats = admin.CreateCommand("""
-            SELECT coalesce(sum(xact_commit + xact_rollback), 0)::bigint, coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::bigint
-            FROM pg_stat_database WHERE datname = ANY(@names)
-            """))
-        {
-            stats.Parameters.AddWithValue("names", databases);
-            await using var reader = await stats.ExecuteReaderAsync(ct);
-            await reader.ReadAsync(ct);
-            (transactions, rows) = (reader.GetInt64(0), reader.GetInt64(1));
-        }
-        long? statements = null;
-        try
-        {
-            await using var count = admin.CreateCommand("""
-                SELECT coalesce(sum(s.calls), 0)::bigint FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
-                WHERE d.datname = ANY(@names)
-                """);
-            count.Parameters.AddWithValue("names", databases);
-            statements = (long)(await count.ExecuteScalarAsync(ct))!;
-        }
-        catch (Npgsql.PostgresException)
-        {
-            // No pg_stat_statements on this server (an external one without it): statements are not counted.
-        }
-        return new DbCounters(statements, transactions, rows);
+        return new Reading(_supervisor.Counters(), business, broker, processes);
     }
 
     /// <summary>

@@ -44,7 +44,8 @@ public sealed record ImplementationRun(
     IReadOnlyList<ParkedMessage>? ParkedMessages = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mutant = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Timeline? Timeline = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OrderTrace>? Traces = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OrderTrace>? Traces = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RunCost? Cost = null);
 
 /// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(

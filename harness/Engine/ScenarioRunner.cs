@@ -177,6 +177,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             var load = new OpenModelLoad(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
             say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             var nemesis = new Nemesis(implementation, target, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
+            var costMeter = await CostMeter.StartAsync(supervisor, postgres, [prefix + "_inventory", prefix + "_orders"],
+                implementation.HasBrokerDatabase ? [prefix + "_txbroker"] : null, ct);
             clock.Start();
             // Stopped when the drain ends, or by its disposal on any way out of this run.
             await using var sampler = Sampler.Start(implementation, target, supervisor, servers, clock);
@@ -220,6 +222,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             logs.Add(Path.Combine("logs", $"{implementation.Name}-history.jsonl"));
             var faults = faultLog.All;
             var counts = Count(recorded, truth, absorbed, stats) with { ParkedMessages = parked.Count };
+            var cost = await costMeter.StopAsync(counts.OrdersCreated + counts.OrdersRejected, ct);
+            if (cost.DatabaseNotMeasured is { } why) say($"[{implementation.Name}] rows written per order not measured: {why}");
             // Every poison message must have been parked: one still circulating (or silently dropped) is a failure.
             var unparked = nemesis.PoisonSent.Where(p => !parked.Any(m => m.MessageId == p.MessageId))
                 .Select(p => $"poison message {p.MessageId} (order {p.OrderId}) was never parked")
@@ -254,7 +258,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 ParkedMessages: parked,
                 Mutant: options.Mutant,
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
-                Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, target, logDir, ct));
+                Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, target, logDir, ct),
+                Cost: cost);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

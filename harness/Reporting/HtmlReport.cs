@@ -102,6 +102,17 @@ public static class HtmlReport
             r => $"{r.Counts.Republished} / {r.Counts.DuplicatesDelivered}");
         Row(html, runs, references, "check-backs sent", r => r.Counts.CheckBacksSent, "0", higherIsBetter: false);
         Row(html, runs, references, "messages parked", r => r.Counts.ParkedMessages, "0", higherIsBetter: false);
+        // The cost of an order in the protocol's own work, retries and redeliveries the faults caused included.
+        Row(html, runs, references, "messages per order (published / consumed)", r => r.Cost is { } c ? c.MessagesPublished + c.MessagesConsumed : null, "0.00", higherIsBetter: false,
+            r => r.Cost is { } c ? $"{c.MessagesPublished:0.00} / {c.MessagesConsumed:0.00}" : "—");
+        Row(html, runs, references, "HTTP round trips per order", r => r.Cost?.HttpRoundTrips, "0.00", higherIsBetter: false);
+        Row(html, runs, references, "database rows written per order (business + broker store)", r => r.Cost is { BusinessDbRowsWritten: { } b } c ? b + (c.BrokerStoreRowsWritten ?? 0) : null, "0.0",
+            higherIsBetter: false, r => r.Cost switch
+            {
+                { BusinessDbRowsWritten: { } b, BrokerStoreRowsWritten: { } s } => $"{b:0.0} + {s:0.0}",
+                { BusinessDbRowsWritten: { } b } => $"{b:0.0}",
+                _ => "—",
+            });
         Row(html, runs, references, "drain (s)", r => r.Drain.Converged ? r.Drain.Seconds : double.MaxValue, "0.0", higherIsBetter: false,
             r => r.Drain.Converged ? r.Drain.Seconds.ToString("0.0", CultureInfo.InvariantCulture) : "not converged");
         html.Append("</table>\n");
@@ -136,9 +147,13 @@ public static class HtmlReport
         if (consistent.Count >= 2 && consistent[0].TimeToConsistency.P99Ms < consistent[^1].TimeToConsistency.P99Ms)
             parts.Add($"<b>{E(consistent[0].Implementation)}</b> reached consistency sooner (p99 {string.Join(" vs ", consistent.Select(r => $"{r.TimeToConsistency.P99Ms:N0} ms"))})");
         var costs = references.Select(r => (Run: r, Extra: r.Counts.Republished + r.Counts.DuplicatesDelivered + (r.Counts.CheckBacksSent ?? 0))).OrderBy(x => x.Extra).ToList();
-        parts.Add("at a cost of " + string.Join(", ", costs.Select(x => $"{x.Extra} extra deliveries and check-backs for {E(x.Run.Implementation)}")));
+        parts.Add("at a cost of " + string.Join(", ", costs.Select(x => $"{x.Extra} extra deliveries and check-backs{PerOrder(x.Run.Cost)} for {E(x.Run.Implementation)}")));
         return string.Join("; ", parts) + ".";
     }
+
+    /// <summary>An order's cost in a few words: ", 2.0 messages, 1.0 round trips and 11.0 rows written per order".</summary>
+    private static string PerOrder(RunCost? cost) => cost is null ? ""
+        : $", {cost.MessagesPublished:0.0} messages, {cost.HttpRoundTrips:0.0} round trips{(cost.BusinessDbRowsWritten is { } b ? $" and {b + (cost.BrokerStoreRowsWritten ?? 0):0.0} rows written" : "")} per order";
 
     /// <summary>
     /// The slowest return to pace over the run's injected faults that ended: infinity when the pace never came back

@@ -1,6 +1,7 @@
 using System.Net;
 using Dtx.Harness.Faults;
 using Dtx.Harness.Infrastructure;
+using Dtx.Shared.Hosting;
 
 namespace Dtx.Harness.Services;
 
@@ -96,6 +97,17 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
     /// <summary>Sends a signal to the service's process group (SIGSTOP and SIGCONT pause it, SIGKILL crashes it); false when no process was running.</summary>
     public bool Signal(string service, int signal) => Find(service).Signal(signal);
 
+    /// <summary>
+    /// The protocol's work every service did so far (requests served, messages published and consumed), summed over
+    /// every process each service ran: a crash does not take a dead process's counts with it.
+    /// </summary>
+    public ServiceCounters.Snapshot Counters()
+    {
+        Service[] services;
+        lock (_services) services = [.. _services];
+        return services.Select(s => s.Counters()).Aggregate(ServiceCounters.Snapshot.Zero, (sum, one) => sum + one);
+    }
+
     /// <summary>Stops the services for good (no restarts from here on), politely first.</summary>
     public async Task StopAllAsync()
     {
@@ -125,6 +137,15 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         private TaskCompletionSource _healthy = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private ExpectedDeath? _expected;
         private int _launches;
+        private readonly List<string> _countersFiles = [];
+
+        /// <summary>What every process of this service did so far, the dead ones' to their last increment.</summary>
+        public ServiceCounters.Snapshot Counters()
+        {
+            string[] files;
+            lock (_countersFiles) files = [.. _countersFiles];
+            return files.Where(File.Exists).Select(ServiceCounters.ReadFile).Aggregate(ServiceCounters.Snapshot.Zero, (sum, one) => sum + one);
+        }
 
         public string Role => role;
         public Uri Url { get; } = new($"http://127.0.0.1:{port}");
@@ -206,7 +227,13 @@ public sealed class Supervisor(string implementation, RunClock clock, string log
         {
             // Failpoints given at start-up arm the first process only: re-arming them in every restarted process
             // would turn one crash into a crash loop on the message that is redelivered to it.
-            var settings = _launches++ == 0 ? options : options.Where(kv => kv.Key != "failpoints").ToDictionary();
+            var settings = (_launches == 0 ? options : options.Where(kv => kv.Key != "failpoints")).ToDictionary();
+            // Each process counts its work in a file of its own, which its SIGKILL cannot take back (ServiceCounters).
+            var counters = Path.Combine(owner._logDir, "counters", $"{owner.Implementation}-{role}-{++_launches}.counters");
+            Directory.CreateDirectory(Path.GetDirectoryName(counters)!);
+            File.Delete(counters);
+            settings["counters"] = counters;
+            lock (_countersFiles) _countersFiles.Add(counters);
             _logOffset = LogFile.Length(LogPath);
             _process = ServiceLauncher.Start(owner.Implementation, role, settings, LogPath);
             var deadline = DateTime.UtcNow + HealthPatience;

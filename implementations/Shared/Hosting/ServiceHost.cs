@@ -22,6 +22,17 @@ public static class ServiceHost
         options.Validate();
         if (options.Mutant is { } name && MutantCatalog.Find(name)?.Implementation != options.Implementation)
             throw new ServiceOptionException($"--mutant: {options.Implementation} has no mutant '{options.Mutant}'; it has: {string.Join(", ", MutantCatalog.Of(options.Implementation).Select(m => m.Name))}");
+        if (options.CountersFile is { } countersPath)
+        {
+            try
+            {
+                ServiceCounters.CountInFile(countersPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new ServiceOptionException($"--counters: cannot create '{countersPath}' ({e.Message})");
+            }
+        }
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, options.HttpPort));
         builder.Logging.ClearProviders();

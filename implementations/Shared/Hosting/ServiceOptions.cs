@@ -40,6 +40,8 @@ public sealed class ServiceOptions
     public string? Failpoints => Optional("failpoints");
     /// <summary>The safeguard switched off in this process (<see cref="Mutants.MutantCatalog"/>), or null: the real implementation.</summary>
     public string? Mutant => Optional("mutant");
+    /// <summary>A new file to keep this process's <see cref="ServiceCounters"/> in, so that they outlive a SIGKILL; null: in memory.</summary>
+    public string? CountersFile => Optional("counters");
 
     /// <summary>True when this process runs as <paramref name="mutant"/>. Read once, at start, by the step that mutant breaks.</summary>
     public bool IsMutant(string mutant) => Mutant == mutant;

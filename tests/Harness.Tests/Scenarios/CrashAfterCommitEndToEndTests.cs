@@ -65,6 +65,17 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
         Assert.True(halfMessage.CheckBacksSent > 0 && halfMessage.CheckBacksAnswered > 0, $"check-backs sent {halfMessage.CheckBacksSent}, answered {halfMessage.CheckBacksAnswered}");
         Assert.Null(result.Runs[0].Counts.CheckBacksSent);
 
+        // The cost per order counts the dead initiators' work too (their counters outlive the SIGKILL): every order
+        // decided had its message and its reply confirmed at least once (local-table), and its order request, prepare,
+        // commit or check-back, and the reply's prepare and commit served (half-message). Counted in memory, the
+        // three killed initiators' work would be lost and these fall to about 1.3 and 4.3.
+        var (localCost, halfCost) = (result.Runs[0].Cost!, result.Runs[1].Cost!);
+        Assert.True(localCost.MessagesPublished >= 1.99, $"local-table: {localCost}");
+        Assert.True(halfCost.HttpRoundTrips >= 4.99, $"half-message: {halfCost}");
+        Assert.True(localCost.BusinessDbRowsWritten > 3 && localCost.BrokerStoreRowsWritten is null && localCost.DatabaseNotMeasured is null, $"local-table: {localCost}");
+        Assert.True(halfCost.BusinessDbRowsWritten > 3 && halfCost.BrokerStoreRowsWritten > 1, $"half-message: {halfCost}");
+        Assert.True(Directory.GetFiles(Path.Combine(runner.RunDirectory!, "logs", "counters"), "local-table-initiator-*.counters").Length >= 4);
+
         using var json = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(runner.RunDirectory!, "result.json")));
         var first = json.RootElement.GetProperty("runs")[0];
         Assert.Equal("local-table", first.GetProperty("implementation").GetString());
