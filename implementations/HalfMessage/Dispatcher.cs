@@ -60,16 +60,25 @@ public sealed class Dispatcher
         return Task.CompletedTask;
     }
 
-    /// <summary>Claims committed, undispatched rows (the given ones, or any due), publishes them concurrently.</summary>
+    /// <summary>
+    /// Claims committed, undispatched rows (the given ones, or any due), publishes them concurrently, then logs and
+    /// marks the confirmed ones with one statement each for the whole batch.
+    /// </summary>
     private async Task<int> RunPassAsync(string[]? txIds, CancellationToken stopping)
     {
         var claimed = await TxBrokerStore.ClaimDispatchesAsync(_db, txIds, HandOffAndPoll<string>.BatchSize, _settings.Lease, stopping,
             includePrepared: _dispatchBeforeCommit);
-        await Task.WhenAll(claimed.Select(dispatch => PublishAsync(dispatch, stopping)));
+        var confirmed = await Task.WhenAll(claimed.Select(dispatch => PublishAsync(dispatch, stopping)));
+        var published = claimed.Where((_, i) => confirmed[i]).Select(dispatch => dispatch.TxId).ToList();
+        if (published.Count == 0) return claimed.Count;
+        await TxBrokerStore.LogPublishAsync(_db, published, stopping);
+        foreach (var _ in published) await _failpoints.HitAsync(AfterPublish, stopping);
+        await TxBrokerStore.MarkDispatchedAsync(_db, published, stopping);
         return claimed.Count;
     }
 
-    private async Task PublishAsync(TxBrokerStore.Dispatch dispatch, CancellationToken stopping)
+    /// <summary>True when RabbitMQ confirmed the message; false when the publish failed and the row was given back.</summary>
+    private async Task<bool> PublishAsync(TxBrokerStore.Dispatch dispatch, CancellationToken stopping)
     {
         try
         {
@@ -83,12 +92,10 @@ public sealed class Dispatcher
         {
             _log.LogWarning("dispatch of {TxId} to {Queue} failed: {Error}; it will be retried", dispatch.TxId, dispatch.Queue, e.Message);
             await TxBrokerStore.ReleaseDispatchAsync(_db, dispatch.TxId, FailedPublishBackoff, stopping);
-            return;
+            return false;
         }
         if (dispatch.Attempt > 1) _log.LogInformation("redispatched {TxId} (attempt {Attempt})", dispatch.TxId, dispatch.Attempt);
-        await TxBrokerStore.LogPublishAsync(_db, dispatch.TxId, stopping);
-        await _failpoints.HitAsync(AfterPublish, stopping);
-        await TxBrokerStore.MarkDispatchedAsync(_db, dispatch.TxId, stopping);
+        return true;
     }
 
     /// <summary>

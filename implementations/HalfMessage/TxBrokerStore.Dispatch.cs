@@ -63,25 +63,25 @@ public static partial class TxBrokerStore
             """;
 
     /// <summary>
-    /// Logs a publish RabbitMQ has confirmed. Written before the row is marked (with the relay.after-publish step
+    /// Logs publishes RabbitMQ has confirmed. Written before the rows are marked (with the relay.after-publish step
     /// in between), so that a crash in that window still leaves the first copy counted and the republish shows as
-    /// a redispatch instead of passing unseen.
+    /// a redispatch instead of passing unseen. One statement for a dispatcher pass's whole batch.
     /// </summary>
-    public static async Task LogPublishAsync(NpgsqlDataSource db, string txId, CancellationToken ct)
+    public static async Task LogPublishAsync(NpgsqlDataSource db, IReadOnlyList<string> txIds, CancellationToken ct)
     {
-        await using var log = db.CreateCommand("INSERT INTO dispatch_log (tx_id) VALUES (@tx_id)");
-        log.Parameters.AddWithValue("tx_id", txId);
+        await using var log = db.CreateCommand("INSERT INTO dispatch_log (tx_id) SELECT unnest(@tx_ids)");
+        log.Parameters.AddWithValue("tx_ids", txIds.ToArray());
         await log.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>The message is in RabbitMQ: the row is finished and no dispatcher claims it again.</summary>
-    public static async Task MarkDispatchedAsync(NpgsqlDataSource db, string txId, CancellationToken ct)
+    /// <summary>The messages are in RabbitMQ: their rows are finished and no dispatcher claims them again. One statement a batch.</summary>
+    public static async Task MarkDispatchedAsync(NpgsqlDataSource db, IReadOnlyList<string> txIds, CancellationToken ct)
     {
         await using var mark = db.CreateCommand("""
             UPDATE half_messages SET dispatched_at = clock_timestamp(), dispatch_lease_until = NULL
-            WHERE tx_id = @tx_id AND dispatched_at IS NULL
+            WHERE tx_id = ANY(@tx_ids) AND dispatched_at IS NULL
             """);
-        mark.Parameters.AddWithValue("tx_id", txId);
+        mark.Parameters.AddWithValue("tx_ids", txIds.ToArray());
         await mark.ExecuteNonQueryAsync(ct);
     }
 

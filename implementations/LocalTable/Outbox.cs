@@ -80,27 +80,31 @@ public static class Outbox
     }
 
     /// <summary>
-    /// Records that the broker confirmed the message. A reply is finished and goes; an order stays, due again
+    /// Records that the broker confirmed the messages. A reply is finished and goes; an order stays, due again
     /// after <paramref name="replyTimeout"/>: if no answer has deleted it by then, the relay publishes it again.
+    /// One statement for a relay pass's whole batch: a statement per message cost the relay two transactions an order.
     /// </summary>
-    public static async Task MarkPublishedAsync(NpgsqlDataSource db, Message message, TimeSpan replyTimeout, CancellationToken ct)
+    public static async Task MarkPublishedAsync(NpgsqlDataSource db, IReadOnlyList<Message> messages, TimeSpan replyTimeout, CancellationToken ct)
     {
-        await using var mark = db.CreateCommand(message.AwaitReply
-            ? "UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = @id"
-            : "DELETE FROM outbox WHERE id = @id");
-        mark.Parameters.AddWithValue("id", message.Id);
+        await using var mark = db.CreateCommand("""
+            WITH finished AS (DELETE FROM outbox WHERE id = ANY(@finished))
+            UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = ANY(@awaiting)
+            """);
+        // Which rows await a reply is the relay's word, not the column's: the no-republish mutant says none do.
+        mark.Parameters.AddWithValue("finished", messages.Where(m => !m.AwaitReply).Select(m => m.Id).ToArray());
+        mark.Parameters.AddWithValue("awaiting", messages.Where(m => m.AwaitReply).Select(m => m.Id).ToArray());
         mark.Parameters.AddWithValue("reply_timeout", replyTimeout);
         await mark.ExecuteNonQueryAsync(ct);
     }
 
     /// <summary>
-    /// Records a publish the broker confirmed, before the row is marked: a relay that dies between the two (the
+    /// Records publishes the broker confirmed, before their rows are marked: a relay that dies between the two (the
     /// <c>relay.after-publish</c> step) has still published once, and its successor's publish counts as a republish.
     /// </summary>
-    public static async Task LogPublishedAsync(NpgsqlDataSource db, Message message, CancellationToken ct)
+    public static async Task LogPublishedAsync(NpgsqlDataSource db, IReadOnlyList<Message> messages, CancellationToken ct)
     {
-        await using var log = db.CreateCommand("INSERT INTO publish_log (message_id) VALUES (@message_id)");
-        log.Parameters.AddWithValue("message_id", message.MessageId);
+        await using var log = db.CreateCommand("INSERT INTO publish_log (message_id) SELECT unnest(@message_ids)");
+        log.Parameters.AddWithValue("message_ids", messages.Select(m => m.MessageId).ToArray());
         await log.ExecuteNonQueryAsync(ct);
     }
 

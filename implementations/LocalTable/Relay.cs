@@ -46,19 +46,29 @@ public sealed class Relay
         return Task.CompletedTask;
     }
 
-    /// <summary>Claims rows (the given ones, or any due), publishes them concurrently, returns how many it claimed.</summary>
+    /// <summary>
+    /// Claims rows (the given ones, or any due), publishes them concurrently, then logs and marks the confirmed ones
+    /// with one statement each for the whole batch; returns how many it claimed.
+    /// </summary>
     private async Task<int> RunPassAsync(long[]? ids, CancellationToken stopping)
     {
         var claimed = await Outbox.ClaimAsync(_db, ids, HandOffAndPoll<long>.BatchSize, _options.Lease, stopping);
-        await Task.WhenAll(claimed.Select(message => PublishAsync(message, stopping)));
+        // Without a reply to wait for, a row goes once published: no republish when the answer is late.
+        if (_noRepublish) claimed = [.. claimed.Select(message => message with { AwaitReply = false })];
+        if (_markBeforeConfirm && claimed.Count > 0) await Outbox.MarkPublishedAsync(_db, claimed, _options.ReplyTimeout, stopping);
+        var confirmed = await Task.WhenAll(claimed.Select(message => PublishAsync(message, stopping)));
+        var published = claimed.Where((_, i) => confirmed[i]).ToList();
+        if (published.Count == 0) return claimed.Count;
+        await Outbox.LogPublishedAsync(_db, published, stopping);
+        foreach (var _ in published) await _failpoints.HitAsync(AfterPublish, stopping);
+        // Only now, after the broker's confirms: a crash before this line publishes the rows again, never loses them.
+        if (!_markBeforeConfirm) await Outbox.MarkPublishedAsync(_db, published, _options.ReplyTimeout, stopping);
         return claimed.Count;
     }
 
-    private async Task PublishAsync(Outbox.Message message, CancellationToken stopping)
+    /// <summary>True when the broker confirmed the message; false when the publish failed and the row was given back.</summary>
+    private async Task<bool> PublishAsync(Outbox.Message message, CancellationToken stopping)
     {
-        // Without a reply to wait for, the row goes once published: no republish when the answer is late.
-        if (_noRepublish) message = message with { AwaitReply = false };
-        if (_markBeforeConfirm) await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
         try
         {
             var publisher = await _publisher!.GetAsync(stopping);
@@ -67,18 +77,15 @@ public sealed class Relay
         catch (Exception e) when (!stopping.IsCancellationRequested && _markBeforeConfirm)
         {
             _log.LogWarning("publish of {MessageId} failed: {Error}; it was already marked published", message.MessageId, e.Message);
-            return;
+            return false;
         }
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {
             _log.LogWarning("publish of {MessageId} failed: {Error}; it will be retried", message.MessageId, e.Message);
             await Outbox.ReleaseAsync(_db, message, FailedPublishBackoff, stopping);
-            return;
+            return false;
         }
         if (message.Attempts > 1) _log.LogInformation("republished {MessageId} (attempt {Attempt})", message.MessageId, message.Attempts);
-        await Outbox.LogPublishedAsync(_db, message, stopping);
-        await _failpoints.HitAsync(AfterPublish, stopping);
-        // Only now, after the broker's confirm: a crash before this line publishes the row again, never loses it.
-        if (!_markBeforeConfirm) await Outbox.MarkPublishedAsync(_db, message, _options.ReplyTimeout, stopping);
+        return true;
     }
 }
