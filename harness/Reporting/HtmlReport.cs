@@ -103,7 +103,7 @@ public static class HtmlReport
         Row(html, runs, references, "check-backs sent", r => r.Counts.CheckBacksSent, "0", higherIsBetter: false);
         Row(html, runs, references, "messages parked", r => r.Counts.ParkedMessages, "0", higherIsBetter: false);
         // The cost of an order in the protocol's own work, retries and redeliveries the faults caused included.
-        Row(html, runs, references, "messages per order (published / consumed)", r => r.Cost is { } c ? c.MessagesPublished + c.MessagesConsumed : null, "0.00", higherIsBetter: false,
+        Row(html, runs, references, "messages per order (published / consumed)", r => r.Cost?.MessagesPublished, "0.00", higherIsBetter: false,
             r => r.Cost is { } c ? $"{c.MessagesPublished:0.00} / {c.MessagesConsumed:0.00}" : "—");
         Row(html, runs, references, "HTTP round trips per order", r => r.Cost?.HttpRoundTrips, "0.00", higherIsBetter: false);
         Row(html, runs, references, "database rows written per order (business + broker store)", r => r.Cost is { BusinessDbRowsWritten: { } b } c ? b + (c.BrokerStoreRowsWritten ?? 0) : null, "0.0",

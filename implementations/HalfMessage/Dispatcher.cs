@@ -91,7 +91,15 @@ public sealed class Dispatcher
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {
             _log.LogWarning("dispatch of {TxId} to {Queue} failed: {Error}; it will be retried", dispatch.TxId, dispatch.Queue, e.Message);
-            await TxBrokerStore.ReleaseDispatchAsync(_db, dispatch.TxId, FailedPublishBackoff, stopping);
+            try
+            {
+                await TxBrokerStore.ReleaseDispatchAsync(_db, dispatch.TxId, FailedPublishBackoff, stopping);
+            }
+            catch (Exception releaseError) when (!stopping.IsCancellationRequested)
+            {
+                // The row stays leased and comes due when the lease ends; the batch's confirmed messages must still be logged and marked.
+                _log.LogWarning("release of {TxId} failed: {Error}; it is retried when its lease ends", dispatch.TxId, releaseError.Message);
+            }
             return false;
         }
         if (dispatch.Attempt > 1) _log.LogInformation("redispatched {TxId} (attempt {Attempt})", dispatch.TxId, dispatch.Attempt);

@@ -82,7 +82,15 @@ public sealed class Relay
         catch (Exception e) when (!stopping.IsCancellationRequested)
         {
             _log.LogWarning("publish of {MessageId} failed: {Error}; it will be retried", message.MessageId, e.Message);
-            await Outbox.ReleaseAsync(_db, message, FailedPublishBackoff, stopping);
+            try
+            {
+                await Outbox.ReleaseAsync(_db, message, FailedPublishBackoff, stopping);
+            }
+            catch (Exception releaseError) when (!stopping.IsCancellationRequested)
+            {
+                // The row stays leased and comes due when the lease ends; the batch's confirmed messages must still be logged and marked.
+                _log.LogWarning("release of {MessageId} failed: {Error}; it is retried when its lease ends", message.MessageId, releaseError.Message);
+            }
             return false;
         }
         if (message.Attempts > 1) _log.LogInformation("republished {MessageId} (attempt {Attempt})", message.MessageId, message.Attempts);
