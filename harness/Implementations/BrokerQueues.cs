@@ -44,7 +44,7 @@ public static class BrokerQueues
     public static async Task PublishConfirmedAsync(string amqp, string queue, string messageId, byte[] body, CancellationToken ct)
     {
         await using var connection = await new ConnectionFactory { Uri = new Uri(amqp), ClientProvidedName = "harness-nemesis" }.CreateConnectionAsync(ct);
-        await using var publisher = new Shared.Messaging.ConfirmingPublisher(await connection.CreateChannelAsync(Shared.Messaging.ConfirmingPublisher.ChannelOptions, ct));
+        await using var publisher = new Shared.Messaging.ConfirmingPublisher(await connection.CreateChannelAsync(Shared.Messaging.ConfirmingPublisher.NewChannelOptions(), ct));
         await publisher.PublishAsync(queue, messageId, body, ct);
     }
 

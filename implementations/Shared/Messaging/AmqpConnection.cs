@@ -60,7 +60,7 @@ public sealed class AmqpConnection : IAsyncDisposable
     }
 
     public async Task<ConfirmingPublisher> CreatePublisherAsync(CancellationToken ct) =>
-        new(await Connection.CreateChannelAsync(ConfirmingPublisher.ChannelOptions, ct));
+        new(await Connection.CreateChannelAsync(ConfirmingPublisher.NewChannelOptions(), ct));
 
     /// <summary>How often a poison delivery is tried before it is parked, and the first back-off (doubled each time).</summary>
     public const int PoisonAttempts = 5;
