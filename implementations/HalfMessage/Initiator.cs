@@ -66,8 +66,9 @@ public sealed class Initiator : IServiceRole
         await Database.ApplySchemaAsync(options.Database, stopping, Inventory.Schema, TransactionLog.Schema);
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "half-message-initiator", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
-        await amqp.ConsumeAsync(queues.Replies, prefetch: 64, concurrency: 4,
-            (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
+        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
+            (deliveries, ct) => ApplyRepliesAsync(db, failpoints, deliveries, ct),
+            (delivery, ct) => ApplyRepliesAsync(db, failpoints, [delivery], ct), stopping);
     }
 
     private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues,
@@ -124,16 +125,17 @@ public sealed class Initiator : IServiceRole
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
     }
 
-    private static async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
+    /// <summary>The replies waiting together, in one transaction; <c>initiator.after-reply</c> then once per reply, before the acks.</summary>
+    private static async Task ApplyRepliesAsync(NpgsqlDataSource db, Failpoints failpoints, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
     {
-        var reply = Json.Deserialize<OrderReply>(delivery.Body.Span);
+        var replies = deliveries.Select(d => Json.Deserialize<OrderReply>(d.Body.Span)).ToArray();
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
             // A duplicate reply finds the order already resolved and changes nothing: no second restock.
-            await Inventory.ResolveAsync(connection, tx, reply, ct);
+            await Inventory.ResolveAsync(connection, tx, replies, ct);
             await tx.CommitAsync(ct);
         }
-        await failpoints.HitAsync(AfterReply, ct);
+        foreach (var _ in deliveries) await failpoints.HitAsync(AfterReply, ct);
     }
 }

@@ -61,8 +61,9 @@ public sealed class Initiator : IServiceRole
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "local-table-initiator", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await services.GetRequiredService<Relay>().StartAsync(amqp, stopping);
-        await amqp.ConsumeAsync(queues.Replies, prefetch: 64, concurrency: 4,
-            (delivery, ct) => ApplyReplyAsync(db, failpoints, delivery, ct), stopping);
+        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
+            (deliveries, ct) => ApplyRepliesAsync(db, failpoints, deliveries, ct),
+            (delivery, ct) => ApplyRepliesAsync(db, failpoints, [delivery], ct), stopping);
     }
 
     private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, QueueNames queues, Failpoints failpoints, CancellationToken ct)
@@ -100,17 +101,21 @@ public sealed class Initiator : IServiceRole
         return id;
     }
 
-    private async Task ApplyReplyAsync(NpgsqlDataSource db, Failpoints failpoints, BasicDeliverEventArgs delivery, CancellationToken ct)
+    /// <summary>
+    /// The replies waiting together, in one transaction: each order resolved once (done, or compensated by
+    /// restocking) and its outbox row completed; <c>initiator.after-reply</c> then once per reply, before the acks.
+    /// </summary>
+    private async Task ApplyRepliesAsync(NpgsqlDataSource db, Failpoints failpoints, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
     {
-        var reply = Json.Deserialize<OrderReply>(delivery.Body.Span);
+        var replies = deliveries.Select(d => Json.Deserialize<OrderReply>(d.Body.Span)).ToArray();
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
             // A duplicate reply finds the order already resolved and changes nothing: no second restock.
-            if (await Inventory.ResolveAsync(connection, tx, reply, ct, compareAndSet: !_compensateWithoutCas))
-                await Outbox.CompleteAsync(connection, tx, MessageIds.ForOrder(reply.OrderId), ct);
+            var resolved = await Inventory.ResolveAsync(connection, tx, replies, ct, compareAndSet: !_compensateWithoutCas);
+            await Outbox.CompleteAsync(connection, tx, [.. resolved.Select(MessageIds.ForOrder)], ct);
             await tx.CommitAsync(ct);
         }
-        await failpoints.HitAsync(AfterReply, ct);
+        foreach (var _ in deliveries) await failpoints.HitAsync(AfterReply, ct);
     }
 }

@@ -49,6 +49,24 @@ public static class Outbox
         return (long)(await insert.ExecuteScalarAsync(ct))!;
     }
 
+    /// <summary><see cref="EnqueueAsync"/> for several messages, in one statement; returns their row ids.</summary>
+    public static async Task<long[]> EnqueueAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<(Guid MessageId, string Queue, byte[] Body, bool AwaitReply)> messages, CancellationToken ct)
+    {
+        await using var insert = new NpgsqlCommand("""
+            INSERT INTO outbox (message_id, queue, body, await_reply)
+            SELECT m, q, b::jsonb, a FROM unnest(@message_ids, @queues, @bodies, @await_replies) AS x(m, q, b, a)
+            RETURNING id
+            """, db, tx);
+        insert.Parameters.AddWithValue("message_ids", messages.Select(m => m.MessageId).ToArray());
+        insert.Parameters.AddWithValue("queues", messages.Select(m => m.Queue).ToArray());
+        insert.Parameters.AddWithValue("bodies", messages.Select(m => System.Text.Encoding.UTF8.GetString(m.Body)).ToArray());
+        insert.Parameters.AddWithValue("await_replies", messages.Select(m => m.AwaitReply).ToArray());
+        var ids = new List<long>(messages.Count);
+        await using var reader = await insert.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) ids.Add(reader.GetInt64(0));
+        return [.. ids];
+    }
+
     /// <summary>
     /// Claims rows for publishing by taking a lease in one short statement. The row lock lasts only as long as
     /// that statement, never across broker I/O (MassTransit's delivery loop holds it while it sends). With
@@ -123,6 +141,14 @@ public static class Outbox
     {
         await using var delete = new NpgsqlCommand("DELETE FROM outbox WHERE message_id = @message_id", db, tx);
         delete.Parameters.AddWithValue("message_id", messageId);
+        await delete.ExecuteNonQueryAsync(ct);
+    }
+    /// <summary><see cref="CompleteAsync"/> for several messages, in one statement.</summary>
+    public static async Task CompleteAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<Guid> messageIds, CancellationToken ct)
+    {
+        if (messageIds.Count == 0) return;
+        await using var delete = new NpgsqlCommand("DELETE FROM outbox WHERE message_id = ANY(@message_ids)", db, tx);
+        delete.Parameters.AddWithValue("message_ids", messageIds.ToArray());
         await delete.ExecuteNonQueryAsync(ct);
     }
 }

@@ -13,10 +13,11 @@ using RabbitMQ.Client.Events;
 namespace Dtx.LocalTable;
 
 /// <summary>
-/// The order service. For each order message, in ONE local transaction: the inbox row (dedupe), the order
-/// with its outcome (created, or rejected for a refused customer), and the reply in its own outbox. Then
-/// <c>participant.after-commit</c>, then the ack: a crash in between redelivers the message, and the inbox
-/// turns the second delivery into a no-op that only answers again.
+/// The order service. For the order messages waiting together (a batch, as many as arrived while the last one was
+/// applied), in ONE local transaction: each one's inbox row (dedupe), the new orders with their outcome (created, or
+/// rejected for a refused customer), and a reply for each in its own outbox. Then <c>participant.after-commit</c>,
+/// then the acks: a crash in between redelivers the messages, and the inbox turns each second delivery into a
+/// no-op that only answers again.
 /// </summary>
 public sealed class Participant : IServiceRole
 {
@@ -54,40 +55,59 @@ public sealed class Participant : IServiceRole
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(MutantCatalog.NoInboxDedupe));
         var db = services.GetRequiredService<NpgsqlDataSource>();
-        await amqp.ConsumeAsync(queues.Orders, prefetch: 64, concurrency: 4, apply.HandleAsync, stopping,
+        await amqp.ConsumeInBatchesAsync(queues.Orders, maxBatch: 64, apply.HandleBatchAsync, apply.HandleAsync, stopping,
             park: (delivery, poison, tries, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, tries, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints, bool noInboxDedupe)
     {
-        public async Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct)
+        /// <summary>
+        /// The deliveries waiting together, in one transaction with the same steps as <see cref="HandleAsync"/>: each
+        /// gets its inbox row or is found a duplicate, the new orders are applied, and each delivery gets its reply.
+        /// <c>participant.after-commit</c> is hit once per delivery after the commit; a crash there redelivers the
+        /// whole batch, and the inbox answers each again.
+        /// </summary>
+        public async Task HandleBatchAsync(IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
+        {
+            var orders = deliveries.Select(Read).ToArray();
+            long[] replyRows;
+            await using (var connection = await db.OpenConnectionAsync(ct))
+            await using (var tx = await connection.BeginTransactionAsync(ct))
+            {
+                var first = noInboxDedupe
+                    ? [.. orders.Select(_ => true)]
+                    : await Inbox.ReceiveAsync(connection, tx, InboxConsumer, [.. orders.Select(o => o.MessageId)], ct);
+                var decided = new Dictionary<string, Outcome>(StringComparer.Ordinal);
+                var applications = new List<(PlaceOrder, Outcome)>();
+                for (var i = 0; i < orders.Length; i++)
+                {
+                    if (!first[i]) continue;
+                    var outcome = policy.Decide(orders[i].Order.CustomerId);
+                    decided[orders[i].Order.OrderId] = outcome;
+                    applications.Add((orders[i].Order, outcome));
+                }
+                await OrderBook.ApplyAsync(connection, tx, applications, ct);
+                // Duplicates are answered from what was recorded (or decided just now for a copy in this batch).
+                var recorded = await OrderBook.OutcomesOfAsync(connection, tx,
+                    [.. orders.Select(o => o.Order.OrderId).Where(id => !decided.ContainsKey(id)).Distinct()], ct);
+                replyRows = await Outbox.EnqueueAsync(connection, tx, [.. orders.Select(o =>
+                    (Guid.NewGuid(), queues.Replies, Json.Serialize(new OrderReply(o.Order.OrderId,
+                        decided.TryGetValue(o.Order.OrderId, out var outcome) ? outcome : recorded[o.Order.OrderId])), false))], ct);
+                await tx.CommitAsync(ct);
+            }
+            foreach (var _ in deliveries) await failpoints.HitAsync(AfterCommit, ct);
+            foreach (var replyRow in replyRows) relay.HandOff(replyRow);
+        }
+
+        private static (PlaceOrder Order, Guid MessageId) Read(BasicDeliverEventArgs delivery)
         {
             var order = ParkedMessages.ReadOrder(delivery);
             if (!Guid.TryParse(delivery.BasicProperties.MessageId, out var messageId))
                 throw new PoisonMessageException("an order message without a uuid message id cannot be deduplicated", order.OrderId);
-
-            long replyRow;
-            await using (var connection = await db.OpenConnectionAsync(ct))
-            await using (var tx = await connection.BeginTransactionAsync(ct))
-            {
-                Outcome outcome;
-                if (noInboxDedupe || await Inbox.TryReceiveAsync(connection, tx, InboxConsumer, messageId, ct))
-                {
-                    outcome = policy.Decide(order.CustomerId);
-                    await OrderBook.ApplyAsync(connection, tx, order, outcome, ct);
-                }
-                else
-                {
-                    // Seen before. The initiator republishes only while it has no answer, so answer again (from what
-                    // was recorded, not a new decision) rather than stay silent and leave it republishing forever.
-                    outcome = await OrderBook.OutcomeOfAsync(connection, tx, order.OrderId, ct);
-                }
-                replyRow = await Outbox.EnqueueAsync(connection, tx, Guid.NewGuid(), queues.Replies,
-                    Json.Serialize(new OrderReply(order.OrderId, outcome)), awaitReply: false, ct);
-                await tx.CommitAsync(ct);
-            }
-            await failpoints.HitAsync(AfterCommit, ct);
-            relay.HandOff(replyRow);
+            return (order, messageId);
         }
+
+        /// <summary>One delivery alone, for a delivery whose batch failed (it may be poison): a batch of one.</summary>
+        public Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct) => HandleBatchAsync([delivery], ct);
     }
 }

@@ -96,6 +96,51 @@ public static class Inventory
         return true;
     }
 
+    /// <summary>
+    /// <see cref="ResolveAsync"/> for a batch of replies, in one round trip: each pending order is resolved once, the
+    /// stock of the compensated ones is put back (summed per sku, in sku order, so concurrent batches cannot
+    /// deadlock), and the ids of the orders this call resolved are returned. A reply whose order was already
+    /// resolved, here or by an earlier copy in the batch, changes nothing. Without <paramref name="compareAndSet"/>
+    /// (the compensate-without-cas mutant) every rejected reply restocks, copies included.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> ResolveAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<OrderReply> replies, CancellationToken ct, bool compareAndSet = true)
+    {
+        var byOrder = compareAndSet ? replies.DistinctBy(r => r.OrderId).ToArray() : [.. replies];
+        var resolved = new List<(string OrderId, string Sku, int Qty, bool Compensated)>();
+        await using (var resolve = new NpgsqlCommand($"""
+            UPDATE inventory_orders o SET status = r.status, resolved_at = clock_timestamp()
+            FROM unnest(@order_ids, @statuses) AS r(order_id, status)
+            WHERE o.order_id = r.order_id {(compareAndSet ? "AND o.status = 'pending'" : "")}
+            RETURNING o.order_id, o.sku, o.qty, r.status = 'compensated'
+            """, db, tx))
+        {
+            resolve.Parameters.AddWithValue("order_ids", byOrder.Select(r => r.OrderId).ToArray());
+            resolve.Parameters.AddWithValue("statuses", byOrder.Select(r => r.Outcome == Outcome.Created ? "done" : "compensated").ToArray());
+            await using var reader = await resolve.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) resolved.Add((reader.GetString(0), reader.GetString(1), reader.GetInt32(2), reader.GetBoolean(3)));
+        }
+        // One UPDATE row per order even when the mutant passes copies; it restocks once per rejected reply instead.
+        var restocked = compareAndSet
+            ? resolved.Where(r => r.Compensated).ToList()
+            : [.. replies.Where(r => r.Outcome == Outcome.Rejected).Join(resolved, r => r.OrderId, o => o.OrderId, (_, o) => o)];
+        if (restocked.Count > 0)
+        {
+            var perSku = restocked.GroupBy(r => r.Sku, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => (Sku: g.Key, Qty: g.Sum(r => (long)r.Qty))).ToArray();
+            await using var restock = new NpgsqlCommand("""
+                UPDATE stock SET available = available + s.qty
+                FROM (SELECT * FROM unnest(@skus, @qtys) AS s(sku, qty) ORDER BY sku) AS s
+                WHERE stock.sku = s.sku;
+                INSERT INTO restocks (order_id) SELECT unnest(@order_ids);
+                """, db, tx);
+            restock.Parameters.AddWithValue("skus", perSku.Select(s => s.Sku).ToArray());
+            restock.Parameters.AddWithValue("qtys", perSku.Select(s => s.Qty).ToArray());
+            restock.Parameters.AddWithValue("order_ids", restocked.Select(r => r.OrderId).ToArray());
+            await restock.ExecuteNonQueryAsync(ct);
+        }
+        return [.. resolved.Select(r => r.OrderId).Distinct()];
+    }
+
     private const string ResolvePending = """
         UPDATE inventory_orders SET status = @status, resolved_at = clock_timestamp()
         WHERE order_id = @order_id AND status = 'pending'

@@ -68,4 +68,55 @@ public static class OrderBook
             var other => throw new InvalidDataException($"order {orderId} has no recorded outcome ({other ?? "no row"})"),
         };
     }
+    /// <summary>
+    /// <see cref="ApplyAsync"/> for a batch, in one round trip: the orders, one application row each, and the spend
+    /// summed per customer (one upsert per customer, in customer order, so concurrent batches cannot deadlock). Not
+    /// idempotent either: an order given twice is applied twice.
+    /// </summary>
+    public static async Task ApplyAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<(PlaceOrder Order, Outcome Outcome)> applications, CancellationToken ct)
+    {
+        if (applications.Count == 0) return;
+        var spend = applications.Where(a => a.Outcome == Outcome.Created)
+            .GroupBy(a => a.Order.CustomerId, StringComparer.Ordinal)
+            .OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => (Customer: g.Key, Total: g.Sum(a => (long)a.Order.Qty)))
+            .ToArray();
+        await using var apply = new NpgsqlCommand("""
+            INSERT INTO orders (order_id, sku, qty, customer_id, status)
+            SELECT * FROM unnest(@order_ids, @skus, @qtys, @customer_ids, @statuses) ORDER BY 1
+            ON CONFLICT (order_id) DO NOTHING;
+            INSERT INTO order_applications (order_id) SELECT unnest(@order_ids);
+            INSERT INTO customer_spend (customer_id, total)
+            SELECT * FROM unnest(@spend_customer_ids, @spend_totals) ORDER BY 1
+            ON CONFLICT (customer_id) DO UPDATE SET total = customer_spend.total + excluded.total;
+            """, db, tx);
+        apply.Parameters.AddWithValue("order_ids", applications.Select(a => a.Order.OrderId).ToArray());
+        apply.Parameters.AddWithValue("skus", applications.Select(a => a.Order.Sku).ToArray());
+        apply.Parameters.AddWithValue("qtys", applications.Select(a => a.Order.Qty).ToArray());
+        apply.Parameters.AddWithValue("customer_ids", applications.Select(a => a.Order.CustomerId).ToArray());
+        apply.Parameters.AddWithValue("statuses", applications.Select(a => a.Outcome == Outcome.Created ? "created" : "rejected").ToArray());
+        apply.Parameters.AddWithValue("spend_customer_ids", spend.Select(s => s.Customer).ToArray());
+        apply.Parameters.AddWithValue("spend_totals", spend.Select(s => s.Total).ToArray());
+        await apply.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary><see cref="OutcomeOfAsync"/> for several orders, in one statement.</summary>
+    public static async Task<Dictionary<string, Outcome>> OutcomesOfAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyCollection<string> orderIds, CancellationToken ct)
+    {
+        var outcomes = new Dictionary<string, Outcome>(StringComparer.Ordinal);
+        if (orderIds.Count == 0) return outcomes;
+        await using var read = new NpgsqlCommand("SELECT order_id, status FROM orders WHERE order_id = ANY(@order_ids)", db, tx);
+        read.Parameters.AddWithValue("order_ids", orderIds.ToArray());
+        await using var reader = await read.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            outcomes[reader.GetString(0)] = reader.GetString(1) switch
+            {
+                "created" => Outcome.Created,
+                "rejected" => Outcome.Rejected,
+                var other => throw new InvalidDataException($"order {reader.GetString(0)} has no recorded outcome ({other})"),
+            };
+        foreach (var missing in orderIds.Where(id => !outcomes.ContainsKey(id)))
+            throw new InvalidDataException($"order {missing} has no recorded outcome (no row)");
+        return outcomes;
+    }
 }
