@@ -108,14 +108,15 @@ public sealed class AmqpConnection : IAsyncDisposable
         var channel = await Connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: inFlight), stopping);
         await channel.BasicQosAsync(0, inFlight, false, stopping);
         var settle = new Settlement(channel, queue, park, _log, stopping);
-        var batches = new DeliveryBatches(handleBatch, maxBatch, queue, _log, stopping);
+        var batches = new Sql.GroupCommit<BasicDeliverEventArgs>(queue, handleBatch, maxBatch, _log);
+        batches.Start(stopping);
         // Alone after a failed batch, as many at a time as ConsumeAsync's handlers: a batch failing because the
         // database is down must not turn into 2 x maxBatch connections at once.
         var alone = new SemaphoreSlim(4, 4);
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) => settle.ApplyAsync(delivery, async () =>
         {
-            if (await batches.ApplyAsync(delivery)) return;
+            if (await batches.CommitAsync(delivery)) return;
             await alone.WaitAsync(stopping);
             try
             {
@@ -127,69 +128,6 @@ public sealed class AmqpConnection : IAsyncDisposable
             }
         });
         await channel.BasicConsumeAsync(queue, autoAck: false, consumer, stopping);
-    }
-
-    /// <summary>
-    /// Gathers the deliveries that arrive while a batch is being applied, and applies them as the next batch. Nothing
-    /// waits for a batch to fill: a lone delivery goes at once, and batches grow only as the load does.
-    /// </summary>
-    private sealed class DeliveryBatches
-    {
-        private readonly System.Threading.Channels.Channel<(BasicDeliverEventArgs Delivery, TaskCompletionSource<bool> Applied)> _waiting =
-            System.Threading.Channels.Channel.CreateUnbounded<(BasicDeliverEventArgs, TaskCompletionSource<bool>)>();
-        private readonly Func<IReadOnlyList<BasicDeliverEventArgs>, CancellationToken, Task> _handleBatch;
-        private readonly int _maxBatch;
-        private readonly string _queue;
-        private readonly ILogger _log;
-
-        public DeliveryBatches(Func<IReadOnlyList<BasicDeliverEventArgs>, CancellationToken, Task> handleBatch, int maxBatch, string queue, ILogger log, CancellationToken stopping)
-        {
-            (_handleBatch, _maxBatch, _queue, _log) = (handleBatch, maxBatch, queue, log);
-            _ = Task.Run(() => RunAsync(stopping), stopping);
-        }
-
-        /// <summary>True once the delivery's batch was applied; false when the batch failed and it must be applied alone.</summary>
-        public Task<bool> ApplyAsync(BasicDeliverEventArgs delivery)
-        {
-            var applied = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!_waiting.Writer.TryWrite((delivery, applied))) applied.TrySetCanceled();
-            return applied.Task;
-        }
-
-        private async Task RunAsync(CancellationToken stopping)
-        {
-            var batch = new List<(BasicDeliverEventArgs Delivery, TaskCompletionSource<bool> Applied)>(_maxBatch);
-            try
-            {
-                while (await _waiting.Reader.WaitToReadAsync(stopping))
-                {
-                    batch.Clear();
-                    while (batch.Count < _maxBatch && _waiting.Reader.TryRead(out var next)) batch.Add(next);
-                    bool applied;
-                    try
-                    {
-                        await _handleBatch([.. batch.Select(b => b.Delivery)], stopping);
-                        applied = true;
-                    }
-                    catch (Exception e) when (!stopping.IsCancellationRequested)
-                    {
-                        _log.LogWarning("a batch of {Count} from {Queue} failed: {Error}; each is applied alone", batch.Count, _queue, e.Message);
-                        applied = false;
-                    }
-                    foreach (var b in batch) b.Applied.TrySetResult(applied);
-                }
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-            }
-            finally
-            {
-                // Stopping: the handlers still waiting give up without an ack, and RabbitMQ redelivers their messages.
-                _waiting.Writer.TryComplete();
-                foreach (var b in batch) b.Applied.TrySetCanceled(stopping);
-                while (_waiting.Reader.TryRead(out var left)) left.Applied.TrySetCanceled(stopping);
-            }
-        }
     }
 
     /// <summary>

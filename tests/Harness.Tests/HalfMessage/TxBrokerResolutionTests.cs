@@ -92,6 +92,52 @@ public sealed class TxBrokerResolutionTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task Prepares_and_resolutions_arriving_together_are_written_in_groups_and_each_transaction_is_still_resolved_once()
+    {
+        await using var rig = await TxBrokerRig.StartAsync(servers);
+        var txIds = Enumerable.Range(0, 40).Select(_ => TxBrokerRig.NewTxId()).ToArray();
+
+        // All at once, so that they share groups: each txId prepared twice (a producer's retry racing its first
+        // attempt: both answered 200), and a different message under every fourth txId (refused, whichever came first).
+        var prepares = txIds.SelectMany((t, i) => new[]
+        {
+            (TxId: t, Other: false, Call: rig.PrepareAsync(t, NoProducer, new { orderId = t })),
+            (TxId: t, Other: false, Call: rig.PrepareAsync(t, NoProducer, new { orderId = t })),
+        }.Concat(i % 4 == 0 ? [(TxId: t, Other: true, Call: rig.PrepareAsync(t, NoProducer, new { orderId = "another" }))] : [])).ToArray();
+        var prepared = (await Task.WhenAll(prepares.Select(p => p.Call))).Select((response, i) => (prepares[i].TxId, prepares[i].Other, response.StatusCode));
+        foreach (var calls in prepared.GroupBy(p => p.TxId))
+        {
+            var ok = calls.Where(p => p.StatusCode == HttpStatusCode.OK).ToArray();
+            // Whichever message was stored first, every prepare of that message was answered 200 and every other one 409.
+            Assert.True(ok.Length > 0 && ok.All(p => p.Other == ok[0].Other), calls.Key);
+            Assert.All(calls.Except(ok), p => Assert.Equal(HttpStatusCode.Conflict, p.StatusCode));
+        }
+        Assert.Equal(txIds.Length, (await rig.StatsAsync()).GetProperty("prepared").GetInt64());
+
+        // Even txIds committed twice at once; odd ones committed and rolled back at once: the first resolution wins.
+        var resolutions = txIds.SelectMany((t, i) => new[] { (TxId: t, Call: rig.CommitAsync(t)), (TxId: t, Call: i % 2 == 0 ? rig.CommitAsync(t) : rig.RollbackAsync(t)) }).ToArray();
+        var responses = await Task.WhenAll(resolutions.Select(r => r.Call));
+        var resolved = await Task.WhenAll(responses.Select(async (response, i) => (resolutions[i].TxId, response.StatusCode, Body: await TxBrokerRig.BodyAsync(response))));
+        foreach (var calls in resolved.GroupBy(r => r.TxId))
+        {
+            // Exactly one call moved the transaction; the other was told so, as a repeat (200) or a contradiction (409).
+            Assert.Equal(1, calls.Count(r => r.Body.TryGetProperty("resolvedNow", out var now) && now.GetBoolean()));
+            Assert.All(calls, r => Assert.Contains(r.StatusCode, new[] { HttpStatusCode.OK, HttpStatusCode.Conflict }));
+        }
+
+        // Every committed one is delivered once (its stored message, not the reused id's other one, when that lost).
+        foreach (var txId in txIds)
+        {
+            var state = (await rig.TxAsync(txId)).GetProperty("state").GetString();
+            if (state == "committed") await rig.DeliveredCountAsync(txId, 1, Patience);
+            else Assert.Equal("rolled-back", state);
+        }
+        await Task.Delay(Settle);
+        Assert.All(txIds, t => Assert.True(rig.DeliveriesOf(t) <= 1, t));
+        Assert.All(txIds.Where((_, i) => i % 2 == 0), t => Assert.Equal(1, rig.DeliveriesOf(t)));
+    }
+
+    [Fact]
     public async Task Prepare_is_idempotent_for_the_same_message_and_refuses_everything_else()
     {
         await using var rig = await TxBrokerRig.StartAsync(servers);
