@@ -105,10 +105,11 @@ public sealed class BenchDeployment : IAsyncDisposable
 
     public async Task<Reading> ReadAsync(CancellationToken ct)
     {
-        var business = await DbCounters.ReadAsync(_servers.Postgres, [_prefix + "_inventory", _prefix + "_orders"], ct);
+        await using var admin = DbCounters.OpenAdmin(_servers.Postgres);
+        var business = await DbCounters.ReadAsync(admin, [_prefix + "_inventory", _prefix + "_orders"], ct);
         var probes = Interlocked.Read(ref _probes);
         business = business with { Statements = business.Statements - probes, Transactions = business.Transactions - probes };
-        var broker = _implementation.HasBrokerDatabase ? await DbCounters.ReadAsync(_servers.Postgres, [_prefix + "_txbroker"], ct) : null;
+        var broker = _implementation.HasBrokerDatabase ? await DbCounters.ReadAsync(admin, [_prefix + "_txbroker"], ct) : null;
         var processes = Sampler.ReadProcesses(_implementation, _supervisor, _servers).ToDictionary(p => p.Key, p => (ProcessMeter.Reading?)p.Value.Reading);
         return new Reading(_supervisor.Counters(), business, broker, processes);
     }

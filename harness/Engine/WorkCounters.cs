@@ -6,12 +6,17 @@ using Npgsql;
 
 namespace Dtx.Harness.Engine;
 
-/// <summary>What a group of databases did, from PostgreSQL's statistics: statements (null without pg_stat_statements), transactions, and rows written (inserted, updated, deleted).</summary>
+/// <summary>
+/// What a group of databases did, from PostgreSQL's statistics: statements (null without pg_stat_statements),
+/// transactions, and rows written (inserted, updated, deleted). Each reading takes the server's administrative data
+/// source (<see cref="OpenAdmin"/>), so that a caller taking several readings opens one connection for all of them.
+/// </summary>
 public sealed record DbCounters(long? Statements, long Transactions, long RowsWritten)
 {
-    public static async Task<DbCounters> ReadAsync(PostgresServer postgres, IReadOnlyList<string> databases, CancellationToken ct)
+    public static NpgsqlDataSource OpenAdmin(PostgresServer postgres) => Database.Open(postgres.AdminConnectionString, "harness-counters");
+
+    public static async Task<DbCounters> ReadAsync(NpgsqlDataSource admin, IReadOnlyList<string> databases, CancellationToken ct)
     {
-        await using var admin = Database.Open(postgres.AdminConnectionString, "harness-counters");
         long transactions, rows;
         await using (var stats = admin.CreateCommand("""
             SELECT coalesce(sum(xact_commit + xact_rollback), 0)::bigint, coalesce(sum(tup_inserted + tup_updated + tup_deleted), 0)::bigint
@@ -47,9 +52,8 @@ public sealed record DbCounters(long? Statements, long Transactions, long RowsWr
     /// row they wrote is counted.
     /// </summary>
     /// <returns>False when a connection was still open after <paramref name="patience"/>: its figures may be missing.</returns>
-    public static async Task<bool> WaitUntilDisconnectedAsync(PostgresServer postgres, IReadOnlyList<string> databases, TimeSpan patience, CancellationToken ct)
+    public static async Task<bool> WaitUntilDisconnectedAsync(NpgsqlDataSource admin, IReadOnlyList<string> databases, TimeSpan patience, CancellationToken ct)
     {
-        await using var admin = Database.Open(postgres.AdminConnectionString, "harness-counters");
         var deadline = DateTime.UtcNow + patience;
         while (true)
         {
@@ -63,9 +67,8 @@ public sealed record DbCounters(long? Statements, long Transactions, long RowsWr
     }
 
     /// <summary>When the PostgreSQL server started: a restart in between resets its statistics (after a crash) or may (after a stop).</summary>
-    public static async Task<DateTime> ServerStartedAsync(PostgresServer postgres, CancellationToken ct)
+    public static async Task<DateTime> ServerStartedAsync(NpgsqlDataSource admin, CancellationToken ct)
     {
-        await using var admin = Database.Open(postgres.AdminConnectionString, "harness-counters");
         await using var started = admin.CreateCommand("SELECT pg_postmaster_start_time()");
         return (DateTime)(await started.ExecuteScalarAsync(ct))!;
     }
@@ -88,7 +91,12 @@ public sealed record RunCost(
     double HttpRoundTrips,
     double? BusinessDbRowsWritten,
     double? BrokerStoreRowsWritten,
-    string? DatabaseNotMeasured = null);
+    string? DatabaseNotMeasured = null)
+{
+    /// <summary>Rows written in both stores, business and txbroker's: the one figure the reports compare; null when not measured.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public double? RowsWritten => BusinessDbRowsWritten is { } business ? business + (BrokerStoreRowsWritten ?? 0) : null;
+}
 
 /// <summary>Takes the readings a <see cref="RunCost"/> is made of: once before the load, once after the services stopped.</summary>
 public sealed class CostMeter
@@ -114,8 +122,9 @@ public sealed class CostMeter
         var counters = supervisor.Counters();
         try
         {
-            var databases = (await DbCounters.ReadAsync(postgres, business, ct), broker is null ? null : await DbCounters.ReadAsync(postgres, broker, ct),
-                await DbCounters.ServerStartedAsync(postgres, ct));
+            await using var admin = DbCounters.OpenAdmin(postgres);
+            var databases = (await DbCounters.ReadAsync(admin, business, ct), broker is null ? null : await DbCounters.ReadAsync(admin, broker, ct),
+                await DbCounters.ServerStartedAsync(admin, ct));
             return new CostMeter(supervisor, postgres, business, broker, counters, databases, null);
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
@@ -135,14 +144,15 @@ public sealed class CostMeter
         {
             try
             {
-                if (!await DbCounters.WaitUntilDisconnectedAsync(_postgres, [.. _business, .. _broker ?? []], DisconnectPatience, ct))
+                await using var admin = DbCounters.OpenAdmin(_postgres);
+                if (!await DbCounters.WaitUntilDisconnectedAsync(admin, [.. _business, .. _broker ?? []], DisconnectPatience, ct))
                     notMeasured = $"connections to the run's databases were still open {DisconnectPatience.TotalSeconds:0} s after the services stopped, so their rows may not be counted yet";
-                else if (await DbCounters.ServerStartedAsync(_postgres, ct) != before.ServerStarted)
+                else if (await DbCounters.ServerStartedAsync(admin, ct) != before.ServerStarted)
                     notMeasured = "PostgreSQL restarted during the run, and its statistics with it";
                 else
                 {
-                    business = Per((await DbCounters.ReadAsync(_postgres, _business, ct)).RowsWritten - before.Business.RowsWritten);
-                    if (_broker is not null) broker = Per((await DbCounters.ReadAsync(_postgres, _broker, ct)).RowsWritten - before.Broker!.RowsWritten);
+                    business = Per((await DbCounters.ReadAsync(admin, _business, ct)).RowsWritten - before.Business.RowsWritten);
+                    if (_broker is not null) broker = Per((await DbCounters.ReadAsync(admin, _broker, ct)).RowsWritten - before.Broker!.RowsWritten);
                 }
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException)

@@ -106,7 +106,7 @@ public static class HtmlReport
         Row(html, runs, references, "messages per order (published / consumed)", r => r.Cost?.MessagesPublished, "0.00", higherIsBetter: false,
             r => r.Cost is { } c ? $"{c.MessagesPublished:0.00} / {c.MessagesConsumed:0.00}" : "—");
         Row(html, runs, references, "HTTP round trips per order", r => r.Cost?.HttpRoundTrips, "0.00", higherIsBetter: false);
-        Row(html, runs, references, "database rows written per order (business + broker store)", r => r.Cost is { BusinessDbRowsWritten: { } b } c ? b + (c.BrokerStoreRowsWritten ?? 0) : null, "0.0",
+        Row(html, runs, references, "database rows written per order (business + broker store)", r => r.Cost?.RowsWritten, "0.0",
             higherIsBetter: false, r => r.Cost switch
             {
                 { BusinessDbRowsWritten: { } b, BrokerStoreRowsWritten: { } s } => $"{b:0.0} + {s:0.0}",
@@ -140,7 +140,7 @@ public static class HtmlReport
         if (references.Count < 2) return null;
         var parts = new List<string>();
         // Compared as shown (to a tenth of a second): "0.2 s vs 0.2 s" would claim a difference no reader can see.
-        var recovered = references.Select(r => (Run: r, Seconds: Recovery(r) is { } s && !double.IsPositiveInfinity(s) ? Math.Round(s, 1) : Recovery(r)))
+        var recovered = references.Select(r => (Run: r, Seconds: Recovery(r) switch { { } s when !double.IsPositiveInfinity(s) => Math.Round(s, 1), var never => never }))
             .Where(x => x.Seconds is not null).OrderBy(x => x.Seconds).ToList();
         if (recovered.Count >= 2 && recovered[0].Seconds < recovered[^1].Seconds)
             parts.Add($"<b>{E(recovered[0].Run.Implementation)}</b> got back to pace sooner after the faults ({string.Join(" vs ",
@@ -155,7 +155,7 @@ public static class HtmlReport
 
     /// <summary>An order's cost in a few words: ", 2.0 messages, 1.0 round trips and 11.0 rows written per order".</summary>
     private static string PerOrder(RunCost? cost) => cost is null ? ""
-        : $", {cost.MessagesPublished:0.0} messages, {cost.HttpRoundTrips:0.0} round trips{(cost.BusinessDbRowsWritten is { } b ? $" and {b + (cost.BrokerStoreRowsWritten ?? 0):0.0} rows written" : "")} per order";
+        : $", {cost.MessagesPublished:0.0} messages, {cost.HttpRoundTrips:0.0} round trips{(cost.RowsWritten is { } rows ? $" and {rows:0.0} rows written" : "")} per order";
 
     /// <summary>
     /// The slowest return to pace over the run's injected faults that ended: infinity when the pace never came back
