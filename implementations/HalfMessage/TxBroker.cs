@@ -79,9 +79,6 @@ public sealed class TxBroker : IServiceRole
 
     public IReadOnlyList<string> Failpoints { get; } = [AfterPersist, Dispatcher.AfterPublish];
 
-    /// <summary>The most prepares, or resolutions, written in one transaction.</summary>
-    private const int MaxGroup = 64;
-
     public IReadOnlyList<string> Mutants { get; } = [MutantCatalog.DispatchBeforeCommit, MutantCatalog.NewMessageIdPerDispatch];
 
     public void ConfigureServices(IServiceCollection services, ServiceOptions options)
@@ -89,12 +86,6 @@ public sealed class TxBroker : IServiceRole
         services.AddSingleton(Settings.From(options));
         services.AddSingleton(Database.Open(options.Database, "txbroker"));
         services.AddSingleton<ProducerRegistry>();
-        // Group commit: the prepares (and the producers' resolutions) that arrive while one group is being written are
-        // written together, one transaction for all: a transaction each was most of what txbroker's store cost.
-        services.AddSingleton(provider => new GroupCommit<TxBrokerStore.PendingPrepare>("prepare",
-            (group, ct) => TxBrokerStore.PrepareAsync(provider.GetRequiredService<NpgsqlDataSource>(), group, ct), MaxGroup, provider.GetRequiredService<ILogger<TxBroker>>()));
-        services.AddSingleton(provider => new GroupCommit<TxBrokerStore.PendingResolution>("commit/rollback",
-            (group, ct) => TxBrokerStore.ResolveAsync(provider.GetRequiredService<NpgsqlDataSource>(), group, ct), MaxGroup, provider.GetRequiredService<ILogger<TxBroker>>()));
         services.AddSingleton<Dispatcher>();
         services.AddSingleton<CheckBackScanner>();
     }
@@ -102,10 +93,10 @@ public sealed class TxBroker : IServiceRole
     public void MapEndpoints(WebApplication app)
     {
         app.MapPost("/tx/prepare", PrepareAsync);
-        app.MapPost("/tx/{txId}/commit", (string txId, NpgsqlDataSource db, GroupCommit<TxBrokerStore.PendingResolution> resolutions, Dispatcher dispatcher, CancellationToken ct) =>
-            ResolveAsync(txId, TxState.Committed, db, resolutions, dispatcher, ct));
-        app.MapPost("/tx/{txId}/rollback", (string txId, NpgsqlDataSource db, GroupCommit<TxBrokerStore.PendingResolution> resolutions, Dispatcher dispatcher, CancellationToken ct) =>
-            ResolveAsync(txId, TxState.RolledBack, db, resolutions, dispatcher, ct));
+        app.MapPost("/tx/{txId}/commit", (string txId, NpgsqlDataSource db, Dispatcher dispatcher, CancellationToken ct) =>
+            ResolveAsync(txId, TxState.Committed, db, dispatcher, ct));
+        app.MapPost("/tx/{txId}/rollback", (string txId, NpgsqlDataSource db, Dispatcher dispatcher, CancellationToken ct) =>
+            ResolveAsync(txId, TxState.RolledBack, db, dispatcher, ct));
         app.MapGet("/tx/{txId}", GetAsync);
         app.MapGet("/admin/parked", ParkedAsync);
         app.MapPost("/admin/tx/{txId}/resume", ResumeAsync);
@@ -117,8 +108,6 @@ public sealed class TxBroker : IServiceRole
         var options = services.GetRequiredService<ServiceOptions>();
         var log = services.GetRequiredService<ILogger<TxBroker>>();
         await Database.ApplySchemaAsync(options.Database, stopping, TxBrokerStore.Schema);
-        services.GetRequiredService<GroupCommit<TxBrokerStore.PendingPrepare>>().Start(stopping);
-        services.GetRequiredService<GroupCommit<TxBrokerStore.PendingResolution>>().Start(stopping);
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "txbroker", log, TimeSpan.FromSeconds(60), stopping);
         // The dispatcher starts first: committed rows a crashed predecessor left undispatched go out at once.
         await services.GetRequiredService<Dispatcher>().StartAsync(amqp, stopping);
@@ -127,8 +116,7 @@ public sealed class TxBroker : IServiceRole
 
     // ---------------------------------------------------------------- 1. prepare
 
-    private static async Task<IResult> PrepareAsync(HttpRequest http, NpgsqlDataSource db, GroupCommit<TxBrokerStore.PendingPrepare> prepares,
-        ProducerRegistry producers, Dispatcher dispatcher, Failpoints failpoints, CancellationToken ct)
+    private static async Task<IResult> PrepareAsync(HttpRequest http, NpgsqlDataSource db, ProducerRegistry producers, Dispatcher dispatcher, Failpoints failpoints, CancellationToken ct)
     {
         PrepareRequest? request;
         try
@@ -145,11 +133,7 @@ public sealed class TxBroker : IServiceRole
 
         // Before the half message, so the instance is known by the time its transaction can first be checked.
         await producers.SeenAsync(request.ProducerGroup!, request.CheckBackUrl!, ct);
-        // Stored with the others of its group; a txId seen before (or whose group failed) is told apart alone.
-        var pending = new TxBrokerStore.PendingPrepare(request);
-        var (outcome, state) = await prepares.CommitAsync(pending) && pending.Stored
-            ? (TxBrokerStore.PrepareOutcome.Stored, TxState.Prepared)
-            : await TxBrokerStore.PrepareAsync(db, request, ct);
+        var (outcome, state) = await TxBrokerStore.PrepareAsync(db, request, ct);
         if (outcome == TxBrokerStore.PrepareOutcome.Conflict)
         {
             return Reply(StatusCodes.Status409Conflict, new
@@ -171,15 +155,9 @@ public sealed class TxBroker : IServiceRole
 
     // ---------------------------------------------------------------- 2. commit / rollback
 
-    private static async Task<IResult> ResolveAsync(string txId, TxState target, NpgsqlDataSource db,
-        GroupCommit<TxBrokerStore.PendingResolution> resolutions, Dispatcher dispatcher, CancellationToken ct)
+    private static async Task<IResult> ResolveAsync(string txId, TxState target, NpgsqlDataSource db, Dispatcher dispatcher, CancellationToken ct)
     {
-        // Moved with the others of its group; one that did not move (or whose group failed) is compared-and-set alone,
-        // which finds the state as it is now: a repeat, a contradiction, or an unknown txId.
-        var pending = new TxBrokerStore.PendingResolution(txId, target);
-        var resolution = await resolutions.CommitAsync(pending) && pending.ResolvedNow
-            ? new TxBrokerStore.Resolution(true, target)
-            : await TxBrokerStore.ResolveAsync(db, txId, target, "producer", ct);
+        var resolution = await TxBrokerStore.ResolveAsync(db, txId, target, "producer", ct);
         if (resolution.ResolvedNow)
         {
             // After the commit is stored, never before: only a durable commit is handed on. (The dispatcher would

@@ -129,39 +129,6 @@ public static partial class TxBrokerStore
         return (state == TxState.Prepared && reader.GetBoolean(1) ? PrepareOutcome.AlreadyPrepared : PrepareOutcome.Conflict, state);
     }
 
-    /// <summary>A prepare waiting for its group commit; <see cref="Stored"/> once its group stored it.</summary>
-    public sealed class PendingPrepare(PrepareRequest request)
-    {
-        public PrepareRequest Request { get; } = request;
-        public bool Stored { get; set; }
-    }
-
-    /// <summary>
-    /// The first half of <see cref="PrepareAsync"/> for a group of prepares, in one statement and so one transaction:
-    /// each new txId is stored and marked <see cref="PendingPrepare.Stored"/>. Any other (a txId already stored, or
-    /// a second prepare of one txId in the same group) is left unmarked, for <see cref="PrepareAsync"/> to tell a
-    /// producer's retry from a conflict, after the group has committed.
-    /// </summary>
-    public static async Task PrepareAsync(NpgsqlDataSource db, IReadOnlyList<PendingPrepare> group, CancellationToken ct)
-    {
-        var first = group.DistinctBy(p => p.Request.TxId).ToArray();
-        await using var insert = db.CreateCommand("""
-            INSERT INTO half_messages (tx_id, producer_group, queue, payload, check_back_url)
-            SELECT t, g, q, p::jsonb, u FROM unnest(@tx_ids, @producer_groups, @queues, @payloads, @check_back_urls) AS x(t, g, q, p, u)
-            ON CONFLICT (tx_id) DO NOTHING
-            RETURNING tx_id
-            """);
-        insert.Parameters.AddWithValue("tx_ids", first.Select(p => p.Request.TxId!).ToArray());
-        insert.Parameters.AddWithValue("producer_groups", first.Select(p => p.Request.ProducerGroup!).ToArray());
-        insert.Parameters.AddWithValue("queues", first.Select(p => p.Request.Queue!).ToArray());
-        insert.Parameters.AddWithValue("payloads", first.Select(p => p.Request.Payload.GetRawText()).ToArray());
-        insert.Parameters.AddWithValue("check_back_urls", first.Select(p => p.Request.CheckBackUrl!).ToArray());
-        var stored = new HashSet<string>(StringComparer.Ordinal);
-        await using (var reader = await insert.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct)) stored.Add(reader.GetString(0));
-        foreach (var prepare in first) prepare.Stored = stored.Contains(prepare.Request.TxId!);
-    }
-
     /// <summary>Remembers that this check-back URL serves this producer group, as of now (database clock).</summary>
     public static async Task SeenProducerAsync(NpgsqlDataSource db, string producerGroup, string url, CancellationToken ct)
     {
@@ -201,39 +168,6 @@ public static partial class TxBrokerStore
                 return new Resolution(true, target);
         }
         return new Resolution(false, await StateOfAsync(db, txId, ct));
-    }
-
-    /// <summary>A producer's commit or rollback waiting for its group commit; <see cref="ResolvedNow"/> once its group moved it.</summary>
-    public sealed class PendingResolution(string txId, TxState target)
-    {
-        public string TxId { get; } = txId;
-        public TxState Target { get; } = target;
-        public bool ResolvedNow { get; set; }
-    }
-
-    /// <summary>
-    /// The compare-and-set of <see cref="ResolveAsync(NpgsqlDataSource, string, TxState, string, CancellationToken)"/>
-    /// for a group of a producer's resolutions, in one statement and so one transaction. Those it moved are marked
-    /// <see cref="PendingResolution.ResolvedNow"/>; any other (already resolved, unknown, or a second resolution of one
-    /// txId in the group) is left for the single call, which finds the state as it is after this group.
-    /// </summary>
-    public static async Task ResolveAsync(NpgsqlDataSource db, IReadOnlyList<PendingResolution> group, CancellationToken ct)
-    {
-        var first = group.DistinctBy(r => r.TxId).ToArray();
-        await using var resolve = db.CreateCommand("""
-            UPDATE half_messages h
-            SET state = r.target, resolved_at = clock_timestamp(), resolved_by = 'producer',
-                dispatch_due_at = CASE WHEN r.target = 'committed' THEN clock_timestamp() END
-            FROM unnest(@tx_ids, @targets) AS r(tx_id, target)
-            WHERE h.tx_id = r.tx_id AND h.state IN ('prepared', 'needs-attention')
-            RETURNING h.tx_id
-            """);
-        resolve.Parameters.AddWithValue("tx_ids", first.Select(r => r.TxId).ToArray());
-        resolve.Parameters.AddWithValue("targets", first.Select(r => ToText(r.Target)).ToArray());
-        var moved = new HashSet<string>(StringComparer.Ordinal);
-        await using (var reader = await resolve.ExecuteReaderAsync(ct))
-            while (await reader.ReadAsync(ct)) moved.Add(reader.GetString(0));
-        foreach (var resolution in first) resolution.ResolvedNow = moved.Contains(resolution.TxId);
     }
 
     public static async Task<TxState?> StateOfAsync(NpgsqlDataSource db, string txId, CancellationToken ct)

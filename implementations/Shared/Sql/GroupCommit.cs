@@ -7,12 +7,13 @@ namespace Dtx.Shared.Sql;
 /// Group commit: the items that arrive while one group is being committed wait, and are committed together as the
 /// next group, in one local transaction. Nothing waits for a group to fill, so a lone item goes at once and groups
 /// grow only with the load; under load a commit per item was most of what a consumer or txbroker's store cost.
-/// Used by the consumers (<c>AmqpConnection.ConsumeInBatchesAsync</c>) and by txbroker's prepare and commit.
+/// Used by the consumers (<c>AmqpConnection.ConsumeInBatchesAsync</c>). (Tried for txbroker's prepares and commits too:
+/// groups of about two at 300 orders/s, and no change in half-message's sustained rate, so txbroker writes one by one.)
 /// </summary>
 /// <remarks>
 /// The caller answers for its item only after <see cref="CommitAsync"/> returned true: its group has committed. When a
-/// group throws, every item in it gets false and the caller applies it alone, so that one bad item (a poison message,
-/// a conflicting transaction id) fails by itself instead of failing the items that happened to arrive with it.
+/// group throws, every item in it gets false and the caller applies it alone, so that one bad item (a poison message)
+/// fails by itself instead of failing the items that happened to arrive with it.
 /// </remarks>
 public sealed class GroupCommit<T>(string name, Func<IReadOnlyList<T>, CancellationToken, Task> commitGroup, int maxGroup, ILogger log)
 {

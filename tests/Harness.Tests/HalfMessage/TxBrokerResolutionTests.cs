@@ -92,12 +92,12 @@ public sealed class TxBrokerResolutionTests(ServersFixture servers)
     }
 
     [Fact]
-    public async Task Prepares_and_resolutions_arriving_together_are_written_in_groups_and_each_transaction_is_still_resolved_once()
+    public async Task Prepares_and_resolutions_racing_for_the_same_txIds_still_resolve_each_transaction_once()
     {
         await using var rig = await TxBrokerRig.StartAsync(servers);
         var txIds = Enumerable.Range(0, 40).Select(_ => TxBrokerRig.NewTxId()).ToArray();
 
-        // All at once, so that they share groups: each txId prepared twice (a producer's retry racing its first
+        // All at once: each txId prepared twice (a producer's retry racing its first
         // attempt: both answered 200), and a different message under every fourth txId (refused, whichever came first).
         var prepares = txIds.SelectMany((t, i) => new[]
         {
