@@ -67,8 +67,9 @@ public sealed class Initiator : IServiceRole
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "half-message-initiator", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
-            (deliveries, ct) => ApplyRepliesAsync(db, failpoints, deliveries, ct),
-            (delivery, ct) => ApplyRepliesAsync(db, failpoints, [delivery], ct), stopping);
+            (deliveries, ct) => ApplyRepliesAsync(db, deliveries, ct),
+            // initiator.after-reply, once per reply, between the batch's commit and the reply's ack.
+            (_, ct) => failpoints.HitAsync(AfterReply, ct).AsTask(), stopping);
     }
 
     private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, TxBrokerClient broker, QueueNames queues,
@@ -125,8 +126,8 @@ public sealed class Initiator : IServiceRole
         return Results.Created($"/orders/{order.OrderId}", new { orderId = order.OrderId, status = "placed" });
     }
 
-    /// <summary>The replies waiting together, in one transaction; <c>initiator.after-reply</c> then once per reply, before the acks.</summary>
-    private static async Task ApplyRepliesAsync(NpgsqlDataSource db, Failpoints failpoints, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
+    /// <summary>The replies waiting together, in one transaction.</summary>
+    private static async Task ApplyRepliesAsync(NpgsqlDataSource db, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
     {
         var replies = deliveries.Select(d => Json.Deserialize<OrderReply>(d.Body.Span)).ToArray();
         await using (var connection = await db.OpenConnectionAsync(ct))
@@ -136,6 +137,5 @@ public sealed class Initiator : IServiceRole
             await Inventory.ResolveAsync(connection, tx, replies, ct);
             await tx.CommitAsync(ct);
         }
-        foreach (var _ in deliveries) await failpoints.HitAsync(AfterReply, ct);
     }
 }

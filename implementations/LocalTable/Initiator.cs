@@ -62,8 +62,9 @@ public sealed class Initiator : IServiceRole
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await services.GetRequiredService<Relay>().StartAsync(amqp, stopping);
         await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
-            (deliveries, ct) => ApplyRepliesAsync(db, failpoints, deliveries, ct),
-            (delivery, ct) => ApplyRepliesAsync(db, failpoints, [delivery], ct), stopping);
+            (deliveries, ct) => ApplyRepliesAsync(db, deliveries, ct),
+            // initiator.after-reply, once per reply, between the batch's commit and the reply's ack.
+            (_, ct) => failpoints.HitAsync(AfterReply, ct).AsTask(), stopping);
     }
 
     private async Task<IResult> PlaceOrderAsync(PlaceOrder order, NpgsqlDataSource db, Relay relay, QueueNames queues, Failpoints failpoints, CancellationToken ct)
@@ -103,9 +104,9 @@ public sealed class Initiator : IServiceRole
 
     /// <summary>
     /// The replies waiting together, in one transaction: each order resolved once (done, or compensated by
-    /// restocking) and its outbox row completed; <c>initiator.after-reply</c> then once per reply, before the acks.
+    /// restocking) and its outbox row completed.
     /// </summary>
-    private async Task ApplyRepliesAsync(NpgsqlDataSource db, Failpoints failpoints, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
+    private async Task ApplyRepliesAsync(NpgsqlDataSource db, IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
     {
         var replies = deliveries.Select(d => Json.Deserialize<OrderReply>(d.Body.Span)).ToArray();
         await using (var connection = await db.OpenConnectionAsync(ct))
@@ -116,6 +117,5 @@ public sealed class Initiator : IServiceRole
             await Outbox.CompleteAsync(connection, tx, [.. resolved.Select(MessageIds.ForOrder)], ct);
             await tx.CommitAsync(ct);
         }
-        foreach (var _ in deliveries) await failpoints.HitAsync(AfterReply, ct);
     }
 }

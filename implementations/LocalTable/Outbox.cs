@@ -49,22 +49,23 @@ public static class Outbox
         return (long)(await insert.ExecuteScalarAsync(ct))!;
     }
 
-    /// <summary><see cref="EnqueueAsync"/> for several messages, in one statement; returns their row ids.</summary>
+    /// <summary><see cref="EnqueueAsync"/> for several messages, in one statement; returns their row ids, in the messages' order.</summary>
     public static async Task<long[]> EnqueueAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<(Guid MessageId, string Queue, byte[] Body, bool AwaitReply)> messages, CancellationToken ct)
     {
         await using var insert = new NpgsqlCommand("""
             INSERT INTO outbox (message_id, queue, body, await_reply)
             SELECT m, q, b::jsonb, a FROM unnest(@message_ids, @queues, @bodies, @await_replies) AS x(m, q, b, a)
-            RETURNING id
+            RETURNING message_id, id
             """, db, tx);
         insert.Parameters.AddWithValue("message_ids", messages.Select(m => m.MessageId).ToArray());
         insert.Parameters.AddWithValue("queues", messages.Select(m => m.Queue).ToArray());
         insert.Parameters.AddWithValue("bodies", messages.Select(m => System.Text.Encoding.UTF8.GetString(m.Body)).ToArray());
         insert.Parameters.AddWithValue("await_replies", messages.Select(m => m.AwaitReply).ToArray());
-        var ids = new List<long>(messages.Count);
-        await using var reader = await insert.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct)) ids.Add(reader.GetInt64(0));
-        return [.. ids];
+        // RETURNING promises no order: matched by message id, unique in the table.
+        var ids = new Dictionary<Guid, long>(messages.Count);
+        await using (var reader = await insert.ExecuteReaderAsync(ct))
+            while (await reader.ReadAsync(ct)) ids[reader.GetGuid(0)] = reader.GetInt64(1);
+        return [.. messages.Select(m => ids[m.MessageId])];
     }
 
     /// <summary>
@@ -104,9 +105,12 @@ public static class Outbox
     /// </summary>
     public static async Task MarkPublishedAsync(NpgsqlDataSource db, IReadOnlyList<Message> messages, TimeSpan replyTimeout, CancellationToken ct)
     {
+        // Rows locked in id order first, as CompleteAsync locks them for a batch of replies: see there.
         await using var mark = db.CreateCommand("""
-            WITH finished AS (DELETE FROM outbox WHERE id = ANY(@finished))
-            UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout WHERE id = ANY(@awaiting)
+            WITH locked AS (SELECT id FROM outbox WHERE id = ANY(@finished) OR id = ANY(@awaiting) ORDER BY id FOR UPDATE),
+            finished AS (DELETE FROM outbox WHERE id = ANY(@finished) AND id IN (SELECT id FROM locked))
+            UPDATE outbox SET lease_until = NULL, next_attempt_at = clock_timestamp() + @reply_timeout
+            WHERE id = ANY(@awaiting) AND id IN (SELECT id FROM locked)
             """);
         // Which rows await a reply is the relay's word, not the column's: the no-republish mutant says none do.
         mark.Parameters.AddWithValue("finished", messages.Where(m => !m.AwaitReply).Select(m => m.Id).ToArray());
@@ -147,7 +151,11 @@ public static class Outbox
     public static async Task CompleteAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<Guid> messageIds, CancellationToken ct)
     {
         if (messageIds.Count == 0) return;
-        await using var delete = new NpgsqlCommand("DELETE FROM outbox WHERE message_id = ANY(@message_ids)", db, tx);
+        // Locked in id order, as MarkPublishedAsync locks them: two statements that each lock several rows in their
+        // own order can deadlock (a batch of replies against a relay marking the same orders republished).
+        await using var delete = new NpgsqlCommand("""
+            DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE message_id = ANY(@message_ids) ORDER BY id FOR UPDATE)
+            """, db, tx);
         delete.Parameters.AddWithValue("message_ids", messageIds.ToArray());
         await delete.ExecuteNonQueryAsync(ct);
     }

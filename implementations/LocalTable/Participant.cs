@@ -55,19 +55,17 @@ public sealed class Participant : IServiceRole
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(MutantCatalog.NoInboxDedupe));
         var db = services.GetRequiredService<NpgsqlDataSource>();
-        await amqp.ConsumeInBatchesAsync(queues.Orders, maxBatch: 64, apply.HandleBatchAsync, apply.HandleAsync, stopping,
+        await amqp.ConsumeInBatchesAsync<long>(queues.Orders, maxBatch: 64, apply.ApplyAsync, apply.AfterCommitAsync, stopping,
             park: (delivery, poison, tries, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, tries, ct));
     }
 
     private sealed class ApplyOrder(NpgsqlDataSource db, Relay relay, QueueNames queues, CustomerPolicy policy, Failpoints failpoints, bool noInboxDedupe)
     {
         /// <summary>
-        /// The deliveries waiting together, in one transaction with the same steps as <see cref="HandleAsync"/>: each
-        /// gets its inbox row or is found a duplicate, the new orders are applied, and each delivery gets its reply.
-        /// <c>participant.after-commit</c> is hit once per delivery after the commit; a crash there redelivers the
-        /// whole batch, and the inbox answers each again.
+        /// The deliveries waiting together, in one transaction: each gets its inbox row or is found a duplicate, the
+        /// new orders are applied, and each delivery gets its reply in the outbox. Returns each one's reply row.
         /// </summary>
-        public async Task HandleBatchAsync(IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
+        public async Task<IReadOnlyList<long>> ApplyAsync(IReadOnlyList<BasicDeliverEventArgs> deliveries, CancellationToken ct)
         {
             var orders = deliveries.Select(Read).ToArray();
             long[] replyRows;
@@ -95,8 +93,17 @@ public sealed class Participant : IServiceRole
                         decided.TryGetValue(o.Order.OrderId, out var outcome) ? outcome : recorded[o.Order.OrderId])), false))], ct);
                 await tx.CommitAsync(ct);
             }
-            foreach (var _ in deliveries) await failpoints.HitAsync(AfterCommit, ct);
-            foreach (var replyRow in replyRows) relay.HandOff(replyRow);
+            return replyRows;
+        }
+
+        /// <summary>
+        /// <c>participant.after-commit</c>, once per delivery, then its reply to the relay; the ack follows. A crash
+        /// here redelivers every delivery not yet acked, and the inbox answers each again.
+        /// </summary>
+        public async Task AfterCommitAsync(BasicDeliverEventArgs delivery, long replyRow, CancellationToken ct)
+        {
+            await failpoints.HitAsync(AfterCommit, ct);
+            relay.HandOff(replyRow);
         }
 
         private static (PlaceOrder Order, Guid MessageId) Read(BasicDeliverEventArgs delivery)
@@ -106,8 +113,5 @@ public sealed class Participant : IServiceRole
                 throw new PoisonMessageException("an order message without a uuid message id cannot be deduplicated", order.OrderId);
             return (order, messageId);
         }
-
-        /// <summary>One delivery alone, for a delivery whose batch failed (it may be poison): a batch of one.</summary>
-        public Task HandleAsync(BasicDeliverEventArgs delivery, CancellationToken ct) => HandleBatchAsync([delivery], ct);
     }
 }

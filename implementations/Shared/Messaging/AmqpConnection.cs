@@ -91,15 +91,16 @@ public sealed class AmqpConnection : IAsyncDisposable
 
     /// <summary>
     /// Consumes like <see cref="ConsumeAsync"/>, with the same acks, retries and parking, but applies the deliveries
-    /// that are waiting together, up to <paramref name="maxBatch"/> in one call of <paramref name="handleBatch"/> (one
-    /// local transaction instead of one per message: a commit each was most of what a consumer cost). A delivery is
-    /// acked only after its batch returned. When a batch throws, each of its deliveries is applied alone by
-    /// <paramref name="handleOne"/>, so that one poison message is tried, counted and parked by itself instead of
-    /// holding back the batch it arrived in.
+    /// that are waiting together, up to <paramref name="maxBatch"/> in one call of <paramref name="applyBatch"/> (one
+    /// local transaction instead of one per message: a commit each was most of what a consumer cost), which returns
+    /// what it did for each delivery, in order. Then, for each delivery in its own handler, <paramref name="afterCommit"/>
+    /// (the step after the commit: its failpoint, the reply's hand-off), then its ack. When a batch throws, each of its
+    /// deliveries is applied alone, as a batch of one, so that a poison message is tried, counted and parked by itself
+    /// instead of holding back the batch it arrived in.
     /// </summary>
-    public async Task ConsumeInBatchesAsync(string queue, ushort maxBatch,
-        Func<IReadOnlyList<BasicDeliverEventArgs>, CancellationToken, Task> handleBatch,
-        Func<BasicDeliverEventArgs, CancellationToken, Task> handleOne, CancellationToken stopping,
+    public async Task ConsumeInBatchesAsync<TApplied>(string queue, ushort maxBatch,
+        Func<IReadOnlyList<BasicDeliverEventArgs>, CancellationToken, Task<IReadOnlyList<TApplied>>> applyBatch,
+        Func<BasicDeliverEventArgs, TApplied, CancellationToken, Task> afterCommit, CancellationToken stopping,
         Func<BasicDeliverEventArgs, PoisonMessageException, PoisonTries, CancellationToken, Task>? park = null)
     {
         // Two batches' worth in flight: one being applied while the next gathers. Every delivery's handler waits for
@@ -108,7 +109,11 @@ public sealed class AmqpConnection : IAsyncDisposable
         var channel = await Connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: inFlight), stopping);
         await channel.BasicQosAsync(0, inFlight, false, stopping);
         var settle = new Settlement(channel, queue, park, _log, stopping);
-        var batches = new Sql.GroupCommit<BasicDeliverEventArgs>(queue, handleBatch, maxBatch, _log);
+        var batches = new Sql.GroupCommit<Applying<TApplied>>(queue, async (batch, ct) =>
+        {
+            var applied = await applyBatch([.. batch.Select(a => a.Delivery)], ct);
+            for (var i = 0; i < batch.Count; i++) batch[i].Applied = applied[i];
+        }, maxBatch, _log);
         batches.Start(stopping);
         // Alone after a failed batch, as many at a time as ConsumeAsync's handlers: a batch failing because the
         // database is down must not turn into 2 x maxBatch connections at once.
@@ -116,18 +121,40 @@ public sealed class AmqpConnection : IAsyncDisposable
         var consumer = new AsyncEventingBasicConsumer(channel);
         consumer.ReceivedAsync += (_, delivery) => settle.ApplyAsync(delivery, async () =>
         {
-            if (await batches.CommitAsync(delivery)) return;
-            await alone.WaitAsync(stopping);
-            try
+            var applying = new Applying<TApplied>(delivery);
+            if (!await batches.CommitAsync(applying))
             {
-                await handleOne(delivery, stopping);
+                await alone.WaitAsync(stopping);
+                try
+                {
+                    applying.Applied = (await applyBatch([delivery], stopping))[0];
+                }
+                finally
+                {
+                    alone.Release();
+                }
             }
-            finally
-            {
-                alone.Release();
-            }
+            // Here, not in the batch: a delay armed after the commit holds this delivery only, as it would with a
+            // handler per message, and an error there puts back only this one.
+            await afterCommit(delivery, applying.Applied!, stopping);
         });
         await channel.BasicConsumeAsync(queue, autoAck: false, consumer, stopping);
+    }
+
+    /// <summary><see cref="ConsumeInBatchesAsync{TApplied}"/> for a consumer whose step after the commit needs nothing from the batch.</summary>
+    public Task ConsumeInBatchesAsync(string queue, ushort maxBatch,
+        Func<IReadOnlyList<BasicDeliverEventArgs>, CancellationToken, Task> applyBatch,
+        Func<BasicDeliverEventArgs, CancellationToken, Task> afterCommit, CancellationToken stopping) =>
+        ConsumeInBatchesAsync<bool>(queue, maxBatch, async (deliveries, ct) =>
+        {
+            await applyBatch(deliveries, ct);
+            return new bool[deliveries.Count];
+        }, (delivery, _, ct) => afterCommit(delivery, ct), stopping);
+
+    private sealed class Applying<TApplied>(BasicDeliverEventArgs delivery)
+    {
+        public BasicDeliverEventArgs Delivery { get; } = delivery;
+        public TApplied? Applied { get; set; }
     }
 
     /// <summary>

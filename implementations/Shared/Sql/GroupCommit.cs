@@ -20,7 +20,8 @@ public sealed class GroupCommit<T>(string name, Func<IReadOnlyList<T>, Cancellat
     private readonly Channel<(T Item, TaskCompletionSource<bool> Committed)> _waiting =
         Channel.CreateUnbounded<(T, TaskCompletionSource<bool>)>(new UnboundedChannelOptions { SingleReader = true });
 
-    public void Start(CancellationToken stopping) => _ = Task.Run(() => RunAsync(stopping), stopping);
+    // Not Task.Run(..., stopping): with a token already cancelled the loop would never run, and never release anyone.
+    public void Start(CancellationToken stopping) => _ = Task.Run(() => RunAsync(stopping));
 
     /// <summary>True once the item's group has committed; false when the group failed and the item must be applied alone.</summary>
     public Task<bool> CommitAsync(T item)
