@@ -10,18 +10,18 @@ namespace Dtx.Shared.Messaging;
 /// </summary>
 public sealed class ConfirmingPublisher(IChannel channel) : IAsyncDisposable
 {
-    /// <summary>A new one per channel: the limiter holds the channel's permits, and one shared by channels would pool them.</summary>
+    /// <summary>
+    /// Confirms are tracked, and no rate limiter is passed: the callers bound what is in flight themselves (a relay
+    /// pass publishes at most <c>HandOffAndPoll.BatchSize</c> messages, and each relay runs two loops). The library's
+    /// <c>ThrottlingRateLimiter</c> did worse than nothing: with throttling on it sleeps 500 to 1,000 ms before each
+    /// publish once half its permits are out (a relay pass of 100 took 1.5 s, and a backlog drained at about 150
+    /// orders/s); with throttling off, under a bench's overload it refused publishes ("Could not acquire a lease from
+    /// the rate limiter") with far fewer than its permits and queue in flight from us.
+    /// </summary>
     public static CreateChannelOptions NewChannelOptions() => new(
         publisherConfirmationsEnabled: true,
         publisherConfirmationTrackingEnabled: true,
-        // Set explicitly: the constructor's default is no limit at all, whatever the XML doc says. The limit only
-        // bounds the confirms in flight (a relay's pass of HandOffAndPoll.BatchSize fits in it); throttling is off,
-        // because the library's throttle sleeps 500 to 1,000 ms before each publish once half the permits are out,
-        // which made every full relay pass of 100 messages take about 1.5 s: the pipeline could not pass 200 orders/s.
-        outstandingPublisherConfirmationsRateLimiter: new ThrottlingRateLimiter(MaxOutstandingConfirms, throttlingPercentage: 0));
-
-    /// <summary>Confirms in flight on one channel; a publish beyond them waits for a permit.</summary>
-    public const int MaxOutstandingConfirms = 256;
+        outstandingPublisherConfirmationsRateLimiter: null);
 
     public bool IsOpen => channel.IsOpen;
 
