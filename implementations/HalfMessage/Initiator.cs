@@ -66,7 +66,7 @@ public sealed class Initiator : IServiceRole
         await Database.ApplySchemaAsync(options.Database, stopping, Inventory.Schema, TransactionLog.Schema);
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "half-message-initiator", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
-        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
+        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 32,
             (deliveries, ct) => ApplyRepliesAsync(db, deliveries, ct),
             // initiator.after-reply, once per reply, between the batch's commit and the reply's ack.
             (_, ct) => failpoints.HitAsync(AfterReply, ct).AsTask(), stopping);

@@ -61,7 +61,7 @@ public sealed class Initiator : IServiceRole
         var amqp = await AmqpConnection.ConnectAsync(options.Amqp, "local-table-initiator", log, TimeSpan.FromSeconds(60), stopping);
         await amqp.DeclareQueuesAsync(stopping, queues.Orders, queues.Replies);
         await services.GetRequiredService<Relay>().StartAsync(amqp, stopping);
-        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 64,
+        await amqp.ConsumeInBatchesAsync(queues.Replies, maxBatch: 32,
             (deliveries, ct) => ApplyRepliesAsync(db, deliveries, ct),
             // initiator.after-reply, once per reply, between the batch's commit and the reply's ack.
             (_, ct) => failpoints.HitAsync(AfterReply, ct).AsTask(), stopping);

@@ -55,7 +55,7 @@ public sealed class Participant : IServiceRole
         var apply = new ApplyOrder(services.GetRequiredService<NpgsqlDataSource>(), relay, queues,
             services.GetRequiredService<CustomerPolicy>(), services.GetRequiredService<Failpoints>(), options.IsMutant(MutantCatalog.NoInboxDedupe));
         var db = services.GetRequiredService<NpgsqlDataSource>();
-        await amqp.ConsumeInBatchesAsync<long>(queues.Orders, maxBatch: 64, apply.ApplyAsync, apply.AfterCommitAsync, stopping,
+        await amqp.ConsumeInBatchesAsync<long>(queues.Orders, maxBatch: 32, apply.ApplyAsync, apply.AfterCommitAsync, stopping,
             park: (delivery, poison, tries, ct) => ParkedMessages.ParkAsync(db, queues.Orders, delivery, poison, tries, ct));
     }
 

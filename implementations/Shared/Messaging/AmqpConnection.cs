@@ -105,6 +105,8 @@ public sealed class AmqpConnection : IAsyncDisposable
     {
         // Two batches' worth in flight: one being applied while the next gathers. Every delivery's handler waits for
         // its batch (the body is only valid while its handler runs), so there are as many handlers as deliveries.
+        // Callers keep this at the 64 the consumers prefetched before batching: what a consumer holds unacked, a
+        // queue purge cannot reach, and the message-loss scenario purges while the participant is frozen.
         var inFlight = (ushort)(2 * maxBatch);
         var channel = await Connection.CreateChannelAsync(new CreateChannelOptions(false, false, consumerDispatchConcurrency: inFlight), stopping);
         await channel.BasicQosAsync(0, inFlight, false, stopping);

@@ -81,7 +81,7 @@ public class InvariantViolationTests
             .Check();
 
         result.OnlyFails(ExactlyOnceEffect);
-        result.Violated(ExactlyOnceEffect, 2, RunBuilder.Bob, "o-victim");
+        result.Violated(ExactlyOnceEffect, 2, "o-victim", RunBuilder.Bob);
     }
 
     [Fact]
