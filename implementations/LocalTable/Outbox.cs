@@ -140,14 +140,7 @@ public static class Outbox
         await release.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>The answer to a message has arrived: its row is done, in the caller's transaction.</summary>
-    public static async Task CompleteAsync(NpgsqlConnection db, NpgsqlTransaction tx, Guid messageId, CancellationToken ct)
-    {
-        await using var delete = new NpgsqlCommand("DELETE FROM outbox WHERE message_id = @message_id", db, tx);
-        delete.Parameters.AddWithValue("message_id", messageId);
-        await delete.ExecuteNonQueryAsync(ct);
-    }
-    /// <summary><see cref="CompleteAsync"/> for several messages, in one statement.</summary>
+    /// <summary>The answers to these messages have arrived: their rows are done, in the caller's transaction, in one statement.</summary>
     public static async Task CompleteAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyList<Guid> messageIds, CancellationToken ct)
     {
         if (messageIds.Count == 0) return;

@@ -85,7 +85,9 @@ public sealed class Participant : IServiceRole
                     applications.Add((orders[i].Order, outcome));
                 }
                 await OrderBook.ApplyAsync(connection, tx, applications, ct);
-                // Duplicates are answered from what was recorded (or decided just now for a copy in this batch).
+                // Seen before: answered again, from what was recorded (or decided just now for a copy in this batch),
+                // not by a new decision. The initiator republishes only while it has no answer, so a duplicate left
+                // unanswered would keep it republishing forever.
                 var recorded = await OrderBook.OutcomesOfAsync(connection, tx,
                     [.. orders.Select(o => o.Order.OrderId).Where(id => !decided.ContainsKey(id)).Distinct()], ct);
                 replyRows = await Outbox.EnqueueAsync(connection, tx, [.. orders.Select(o =>

@@ -34,6 +34,7 @@ public static class Inbox
         receive.Parameters.AddWithValue("message_id", messageId);
         return (bool)(await receive.ExecuteScalarAsync(ct))!;
     }
+
     /// <summary>
     /// <see cref="TryReceiveAsync"/> for a batch of deliveries, in two statements: for each position, true when it
     /// is the first delivery of its message id (not in the inbox before, and not an earlier position of this batch).

@@ -56,18 +56,6 @@ public static class OrderBook
         await spend.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary>The outcome recorded for an order the participant has already applied.</summary>
-    public static async Task<Outcome> OutcomeOfAsync(NpgsqlConnection db, NpgsqlTransaction tx, string orderId, CancellationToken ct)
-    {
-        await using var read = new NpgsqlCommand("SELECT status FROM orders WHERE order_id = @order_id", db, tx);
-        read.Parameters.AddWithValue("order_id", orderId);
-        return await read.ExecuteScalarAsync(ct) switch
-        {
-            "created" => Outcome.Created,
-            "rejected" => Outcome.Rejected,
-            var other => throw new InvalidDataException($"order {orderId} has no recorded outcome ({other ?? "no row"})"),
-        };
-    }
     /// <summary>
     /// <see cref="ApplyAsync"/> for a batch, in one round trip: the orders, one application row each, and the spend
     /// summed per customer (one upsert per customer, in customer order, so concurrent batches cannot deadlock). Not
@@ -100,7 +88,7 @@ public static class OrderBook
         await apply.ExecuteNonQueryAsync(ct);
     }
 
-    /// <summary><see cref="OutcomeOfAsync"/> for several orders, in one statement.</summary>
+    /// <summary>The outcomes recorded for orders the participant has already applied, in one statement; throws for one it has not.</summary>
     public static async Task<Dictionary<string, Outcome>> OutcomesOfAsync(NpgsqlConnection db, NpgsqlTransaction tx, IReadOnlyCollection<string> orderIds, CancellationToken ct)
     {
         var outcomes = new Dictionary<string, Outcome>(StringComparer.Ordinal);
