@@ -66,11 +66,13 @@ public sealed class CrashAfterCommitEndToEndTests(ServersFixture servers, ITestO
         Assert.Null(result.Runs[0].Counts.CheckBacksSent);
 
         // The cost per order counts the dead initiators' work too (their counters outlive the SIGKILL): every order
-        // decided had its message and its reply confirmed at least once (local-table), and its order request, prepare,
-        // commit or check-back, and the reply's prepare and commit served (half-message). Counted in memory, the
-        // three killed initiators' work would be lost and these fall to about 1.3 and 4.3.
+        // decided had its message and its reply published (local-table), and its order request, prepare, commit or
+        // check-back, and the reply's prepare and commit served (half-message). Counted in memory, the three killed
+        // initiators' work would be lost and these fall to about 1.3 and 4.3. A message counts when its confirm
+        // arrives, so a publish whose confirm was on its way when the SIGKILL landed is delivered but never counted:
+        // a few per kill (the relay publishes its pass concurrently), 1.98 in a CI run of 225 orders.
         var (localCost, halfCost) = (result.Runs[0].Cost!, result.Runs[1].Cost!);
-        Assert.True(localCost.MessagesPublished >= 1.99, $"local-table: {localCost}");
+        Assert.True(localCost.MessagesPublished >= 1.9, $"local-table: {localCost}");
         Assert.True(halfCost.HttpRoundTrips >= 4.99, $"half-message: {halfCost}");
         Assert.True(localCost.BusinessDbRowsWritten > 3 && localCost.BrokerStoreRowsWritten is null && localCost.DatabaseNotMeasured is null, $"local-table: {localCost}");
         Assert.True(halfCost.BusinessDbRowsWritten > 3 && halfCost.BrokerStoreRowsWritten > 1, $"half-message: {halfCost}");
