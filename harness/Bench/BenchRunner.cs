@@ -230,15 +230,15 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
 
     private async Task<StepFigures> StepAsync(BenchDeployment deployment, double rate, TimeSpan duration, int number, CancellationToken ct)
     {
-        var plan = new LoadPlan(rate, duration, RequestTimeout: TimeSpan.FromSeconds(10));
+        var plan = LoadPlan.Constant(rate, duration, requestTimeout: TimeSpan.FromSeconds(10));
         var idPrefix = $"b{number:D3}-";
-        var orders = OrderGenerator.Generate(plan.Requests, Settings.Business, options.Seed + number)
-            .Select(o => o with { OrderId = idPrefix + o.OrderId }).ToList();
+        var count = (int)Math.Floor(plan.PlannedRequests);
+        var orders = OrderGenerator.Generate(count, Settings.Business, options.Seed + number, idPrefix);
         var history = new HistoryRecorder();
         var clock = new RunClock();
         var loadStart = DateTimeOffset.UtcNow;
         clock.Start();
-        var stats = await new OpenModelLoad(plan, orders, deployment.EntryUrl, history, clock).RunAsync(ct);
+        var stats = await new LoadGenerator(plan, new OrderSource(Settings.Business, options.Seed + number, count, idPrefix), deployment.EntryUrl, history, clock).RunAsync(ct);
 
         var outcomes = history.ToHistory().ClientOrders().ToDictionary(c => c.OrderId, c => c.Outcome, StringComparer.Ordinal);
         var acknowledged = orders.Where(o => outcomes.GetValueOrDefault(o.OrderId) == OpType.Ok).Select(o => o.OrderId).ToList();

@@ -34,7 +34,7 @@ public static class ScenarioCommand
         var seed = SeedOption();
         var rate = new Option<double?>("--rate")
         {
-            Description = "orders per second (open model); overrides the scenario's load.rate",
+            Description = "orders per second (open model); overrides the scenario's load.rate (a constant-rate load only)",
             // Parsed here, not by the library: its own parser throws on a non-number instead of reporting it.
             CustomParser = r => double.TryParse(r.Tokens[0].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && double.IsFinite(value) && value > 0
                 ? value
@@ -42,7 +42,7 @@ public static class ScenarioCommand
         };
         var duration = new Option<TimeSpan?>("--duration")
         {
-            Description = "how long the load runs, e.g. 20s or 1m; overrides the scenario's load.duration",
+            Description = "how long the load runs, e.g. 20s or 1m; overrides the scenario's load.duration (a load of phases is stretched or shrunk in proportion)",
             CustomParser = r => ParseDuration(r.Tokens[0].Value, "--duration", r.AddError),
         };
         var postgres = PostgresOption();

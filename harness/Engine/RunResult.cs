@@ -22,9 +22,25 @@ public sealed record ScenarioResult(
     public bool Passed => Runs.All(r => r.Verdict is Verdict.Pass or Verdict.NotApplicable or Verdict.FailedAsExpected);
 }
 
-/// <summary>The scenario's load and business set-up as run; <see cref="Thresholds"/> is null when the scenario sets none.</summary>
+/// <summary>
+/// The scenario's load and business set-up as run; <see cref="Thresholds"/> is null when the scenario sets none.
+/// <see cref="Rate"/> is the constant rate, or for a load of phases its open phases' requests over the load (see
+/// <c>Scenarios.LoadPlan.NominalRate</c>); <see cref="Load"/> says the phases ("inject 40/s for 20s").
+/// </summary>
 public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare,
-    Scenarios.Thresholds? Thresholds = null);
+    Scenarios.Thresholds? Thresholds = null, string Load = "");
+
+/// <summary>
+/// One phase of the load as it ran: the requests that started in it, how they ended, ok/s over the phase, and their
+/// latencies. A closed phase's (<see cref="ClosedModel"/>) latencies are from each send, kept here and out of the run's.
+/// </summary>
+public sealed record PhaseFigures(int Index, string Kind, string Shape, bool ClosedModel, double FromSeconds, double ToSeconds,
+    int Requested, int Ok, int Failed, int Indeterminate, double OkPerSecond, Latency Latency, Latency LatencyAllRequests)
+{
+    public static PhaseFigures Of(Load.PhaseStats stats, int index) => new(index, stats.Phase.Kind, stats.Shape, !stats.Phase.IsOpen,
+        Math.Round(stats.FromSeconds, 3), Math.Round(stats.ToSeconds, 3), stats.Requested, stats.Ok, stats.Failed, stats.Indeterminate,
+        Math.Round(stats.Ok / (stats.ToSeconds - stats.FromSeconds), 2), Latency.Of(stats.OkLatenciesMs), Latency.Of(stats.AllLatenciesMs));
+}
 
 public sealed record ImplementationRun(
     string Implementation,
@@ -45,7 +61,8 @@ public sealed record ImplementationRun(
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Mutant = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] Timeline? Timeline = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<OrderTrace>? Traces = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RunCost? Cost = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RunCost? Cost = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<PhaseFigures>? Phases = null);
 
 /// <summary>The check-back figures exist only for an implementation with check-back; they are left out of the JSON otherwise.</summary>
 public sealed record RunCounts(

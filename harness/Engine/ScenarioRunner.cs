@@ -16,7 +16,7 @@ namespace Dtx.Harness.Engine;
 /// <summary>
 /// Runs one scenario against each selected implementation in turn, on the same servers but fresh databases and
 /// queues, with the same seed — so the same orders — and the same faults. Jepsen's split: the load generator
-/// (<see cref="OpenModelLoad"/>) makes the history, the nemesis (faults via the <see cref="Supervisor"/>) breaks
+/// (<see cref="LoadGenerator"/>) makes the history, the nemesis (faults via the <see cref="Supervisor"/>) breaks
 /// things on a schedule, and the checker judges the history against the databases once everything has healed.
 /// </summary>
 public sealed class ScenarioRunner(RunOptions options, Action<string> say, ProgressSink? progressSink = null)
@@ -71,9 +71,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
                 $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
-                new ScenarioSettings(scenario.Load.Rate, scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
+                new ScenarioSettings(Math.Round(scenario.Load.NominalRate, 2), scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
                     scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare,
-                    scenario.Thresholds == Thresholds.None ? null : scenario.Thresholds),
+                    scenario.Thresholds == Thresholds.None ? null : scenario.Thresholds, scenario.Load.Describe()),
                 runs,
                 options.Replay(scenario));
         }
@@ -92,7 +92,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
     /// file insane), or null: checked for every scenario before any server starts.
     /// </summary>
     public static string? Problem(Scenario scenario, RunOptions options) =>
-        ScenarioFile.CheckTimes(ApplyOverrides(scenario, options)) is { } problem ? $"{scenario.Name} with these options: {problem}" : null;
+        options.Rate is not null && scenario.Load.ConstantRate is null
+            ? $"{scenario.Name}: --rate sets a constant rate, and this scenario's load has phases ({scenario.Load.Describe()}); leave --rate out, or use --duration to stretch the phases"
+            : ScenarioFile.CheckTimes(ApplyOverrides(scenario, options)) is { } problem ? $"{scenario.Name} with these options: {problem}" : null;
 
     /// <summary>
     /// The scenario's name as part of a folder name: letters, digits, '.', '_' and '-' kept, anything else a '-'. A
@@ -109,12 +111,19 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
         // The chaos drawn for this seed becomes ordinary faults: reported, judged and replayed like the file's own.
         Faults = scenario.FaultsFor(options.Seed),
         Chaos = null,
-        Load = scenario.Load with
-        {
-            Rate = options.Rate ?? scenario.Load.Rate,
-            Duration = options.Duration ?? scenario.Load.Duration,
-        },
+        Load = Overridden(scenario.Load, options),
     };
+
+    /// <summary>
+    /// The load under <c>--rate</c> and <c>--duration</c>: a constant rate takes both; a load of phases is stretched or
+    /// shrunk to <c>--duration</c> (each phase in proportion), and <c>--rate</c> does not apply to it (<see cref="Problem"/>).
+    /// </summary>
+    private static LoadPlan Overridden(LoadPlan load, RunOptions options)
+    {
+        if (load.ConstantRate is { } rate)
+            return load with { Phases = [new LoadPhase.Inject(options.Rate ?? rate, options.Duration ?? load.Duration)] };
+        return options.Duration is { } duration ? load.Lasting(duration) : load;
+    }
 
     /// <param name="expectationsApply">
     /// The scenario's <c>expect</c> applies: always to a reference, to the baseline only beside a reference that really
@@ -173,9 +182,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             }));
 
             var history = new HistoryRecorder();
-            var orders = OrderGenerator.Generate(scenario.Load.Requests, scenario.Business, options.Seed);
-            var load = new OpenModelLoad(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
-            say($"[{implementation.Name}] load: {scenario.Load.Rate:0.#}/s for {scenario.Load.Duration.TotalSeconds:0.#}s ({orders.Count} orders), {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
+            var orders = new OrderSource(scenario.Business, options.Seed, ScenarioFile.MaxRequests);
+            var load = new LoadGenerator(scenario.Load, orders, links.Http($"load-{implementation.EntryService}"), history, clock);
+            say($"[{implementation.Name}] load: {LoadLine(scenario.Load)}, {scenario.Faults.Sum(f => f.At.Count)} fault(s)");
             var nemesis = new Nemesis(implementation, target, supervisor, clock, postgres, rabbit, links, faultLog, scenario.Load.Duration, sayHere);
             var costMeter = await CostMeter.StartAsync(supervisor, postgres, [prefix + "_inventory", prefix + "_orders"],
                 implementation.HasBrokerDatabase ? [prefix + "_txbroker"] : null, ct);
@@ -202,6 +211,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 }
             }
             await nemesisTask;
+            if (stats.Phases.Count > 1 || scenario.Load.HasClosedPhase)
+                foreach (var phase in stats.Phases.Select(PhaseFigures.Of)) sayHere(PhaseLine(phase));
 
             await nemesis.HealAsync(ct);
             var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario), progressHere);
@@ -234,7 +245,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             // Run alone (--impl dual-write), the baseline is judged like any implementation, and fails.
             var expected = expectationsApply ? scenario.ExpectedViolations(implementation.Name) : [];
             var progress = Checker.ProgressOf(recorded, truth, faults, scenario.Load.Duration.TotalSeconds);
-            var throughput = new Throughput(Math.Round(stats.OkLatenciesMs.Count / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2));
+            var throughput = new Throughput(Math.Round(stats.Phases.Sum(p => p.Ok) / scenario.Load.Duration.TotalSeconds, 2), Math.Round(stats.Requested / scenario.Load.Duration.TotalSeconds, 2));
             var latency = Latency.Of(stats.OkLatenciesMs);
             var latencyAllRequests = Latency.Of(stats.AllLatenciesMs);
             var judgement = Judgement.Of(check, faults, scenario.Faults.Count > 0, progress.Requested, progress.Created, scenario.Load.MinCreatedShare,
@@ -259,7 +270,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 Mutant: options.Mutant,
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
                 Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, target, logDir, ct),
-                Cost: cost);
+                Cost: cost,
+                Phases: stats.Phases.Count > 1 || scenario.Load.HasClosedPhase ? [.. stats.Phases.Select(PhaseFigures.Of)] : null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
@@ -433,6 +445,17 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>Client outcomes per order as the checker counts them (an invoke with no answer is indeterminate), plus what was absorbed.</summary>
+    /// <summary>The load as the run announces it: "40/s for 20s (800 orders)", or its phases.</summary>
+    private static string LoadLine(LoadPlan load) => load.ConstantRate is { } rate
+        ? $"{rate:0.#}/s for {load.Duration.TotalSeconds:0.#}s ({Math.Floor(load.PlannedRequests):0} orders)"
+        : $"{load.Describe()} ({Math.Floor(load.PlannedRequests):0} orders from the open phases{(load.HasClosedPhase ? ", and what the clients of the closed ones send" : "")})";
+
+    /// <summary>A phase's figures as a console line.</summary>
+    public static string PhaseLine(PhaseFigures phase) =>
+        $"phase {phase.Index + 1} ({phase.Shape}): {phase.Requested} requested, {phase.Ok} ok, {phase.Failed} failed, {phase.Indeterminate} indeterminate, " +
+        $"{phase.OkPerSecond:0.#} ok/s, latency p50 {phase.Latency.P50Ms:0} ms, p99 {phase.Latency.P99Ms:0} ms" +
+        (phase.ClosedModel ? " (closed model: from each send, kept out of the run's latency)" : "");
+
     private static RunCounts Count(History history, GroundTruth truth, IReadOnlyDictionary<string, long> absorbed, LoadStats stats)
     {
         var counts = Checker.Count(history, truth);

@@ -11,15 +11,38 @@ public static class OrderGenerator
 {
     public static string Sku(int index) => $"sku-{index + 1:D2}";
 
-    public static IReadOnlyList<PlaceOrder> Generate(int count, BusinessPlan business, int seed)
+    public static IReadOnlyList<PlaceOrder> Generate(int count, BusinessPlan business, int seed, string idPrefix = "")
     {
-        var random = new Random(seed);
-        return Enumerable.Range(0, count)
-            .Select(i => new PlaceOrder(
-                $"ord-{i + 1:D6}",
-                Sku(random.Next(business.Skus)),
-                1 + random.Next(business.MaxQty),
-                $"cust-{random.Next(business.Customers) + 1:D3}"))
-            .ToList();
+        var source = new OrderSource(business, seed, count, idPrefix);
+        return Enumerable.Range(0, count).Select(_ => source.Next()!).ToList();
+    }
+}
+
+/// <summary>
+/// The run's orders one at a time, for a load whose count is not known ahead (a closed model sends as many as its
+/// clients manage): the n-th order taken is the same for a seed however the takers interleave, and there are at most
+/// <paramref name="limit"/>, so that no load can grow without bound. <paramref name="idPrefix"/> sets apart the ids of
+/// loads that share databases (a bench's steps).
+/// </summary>
+public sealed class OrderSource(BusinessPlan business, int seed, int limit, string idPrefix = "")
+{
+    private readonly Random _random = new(seed);
+    private int _taken;
+
+    public int Taken => Volatile.Read(ref _taken);
+
+    /// <summary>The next order, or null once <paramref name="limit"/> have been taken.</summary>
+    public PlaceOrder? Next()
+    {
+        lock (_random)
+        {
+            if (_taken >= limit) return null;
+            _taken++;
+            return new PlaceOrder(
+                $"{idPrefix}ord-{_taken:D6}",
+                OrderGenerator.Sku(_random.Next(business.Skus)),
+                1 + _random.Next(business.MaxQty),
+                $"cust-{_random.Next(business.Customers) + 1:D3}");
+        }
     }
 }

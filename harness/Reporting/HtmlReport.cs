@@ -61,7 +61,7 @@ public static class HtmlReport
         AppendGlance(html, result);
         html.Append($"""
             <p class="meta">Started {result.StartedAt:u}, took {result.DurationSeconds:0.0} s, seed {result.Seed}, {E(result.Infrastructure)};
-            load {result.Settings.Rate:0.#}/s for {result.Settings.LoadSeconds:0.#} s{(result.Settings.Thresholds is { } thresholds ? "; thresholds: " + E(thresholds.Describe()) : "")}. Replay: <code>{E(result.Replay)}</code></p>
+            load {E(LoadText(result.Settings))}{(result.Settings.Thresholds is { } thresholds ? "; thresholds: " + E(thresholds.Describe()) : "")}. Replay: <code>{E(result.Replay)}</code></p>
             """);
         for (var i = 0; i < result.Runs.Count; i++) AppendRun(html, result.Runs[i], i);
         html.Append("<p>Machine-readable: <a href=\"result.json\">result.json</a>, <a href=\"junit.xml\">junit.xml</a>.</p>\n");
@@ -225,6 +225,7 @@ public static class HtmlReport
             {LatencyRow($"ok answers ({run.Throughput.OkPerSecond:0.#}/s)", run.Latency)}
             {LatencyRow("every request, failed and indeterminate too", run.LatencyAllRequests)}
             </table>
+            {PhaseTable(run.Phases)}
             <table><tr><th>time to consistency p50</th><th>p99</th><th>max</th><th>drain</th></tr>
             <tr><td>{Ms(run.TimeToConsistency.P50Ms)}</td><td>{Ms(run.TimeToConsistency.P99Ms)}</td><td>{Ms(run.TimeToConsistency.MaxMs)}</td>
             <td>{(run.Drain.Converged ? "converged" : "NOT converged")} in {run.Drain.Seconds:0.0} s</td></tr></table>
@@ -237,6 +238,23 @@ public static class HtmlReport
         // Only the run folder's own logs are links: a result.json from elsewhere could name any URL.
         html.Append(string.Join(", ", run.Logs.Select(l => IsOwnLog(l) ? $"<a href=\"{E(l)}\">{E(Path.GetFileName(l))}</a>" : E(l))));
         html.Append("</p>\n");
+    }
+
+    /// <summary>"40/s for 20 s" for a constant rate (and a result.json from before phases), else the phases.</summary>
+    private static string LoadText(ScenarioSettings settings) =>
+        settings.Load is not { Length: > 0 } phases || (phases.StartsWith("inject ", StringComparison.Ordinal) && !phases.Contains("; then "))
+            ? $"{settings.Rate:0.#}/s for {settings.LoadSeconds:0.#} s"
+            : phases;
+
+    /// <summary>The load's phases, each on its own (empty for a load of one open phase). A closed phase's latencies are from each send.</summary>
+    private static string PhaseTable(IReadOnlyList<PhaseFigures>? phases)
+    {
+        if (phases is not { Count: > 0 }) return "";
+        var rows = new StringBuilder("<table><tr><th>phase</th><th>from – to (s)</th><th>requested</th><th>ok</th><th>failed</th><th>indeterminate</th><th>ok/s</th><th>latency p50</th><th>p99</th><th>max</th></tr>\n");
+        foreach (var p in phases)
+            rows.Append($"<tr><td>{p.Index + 1}. {E(p.Shape)}{(p.ClosedModel ? " <small>(closed model: latency from each send, not in the run's)</small>" : "")}</td><td>{p.FromSeconds:0.#} – {p.ToSeconds:0.#}</td>" +
+                $"<td>{p.Requested}</td><td>{p.Ok}</td><td>{p.Failed}</td><td>{p.Indeterminate}</td><td class=\"num\">{p.OkPerSecond:0.#}</td><td class=\"num\">{Ms(p.Latency.P50Ms)}</td><td class=\"num\">{Ms(p.Latency.P99Ms)}</td><td class=\"num\">{Ms(p.Latency.MaxMs)}</td></tr>\n");
+        return rows.Append("</table>").ToString();
     }
 
     // p99.9 is "—" in a result.json written before it was recorded, rather than a 0 ms that reads as a measurement.

@@ -1,6 +1,7 @@
 using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Faults;
+using Dtx.Harness.Load;
 
 namespace Dtx.Harness.Scenarios;
 
@@ -37,18 +38,48 @@ public sealed record Scenario(
 }
 
 /// <summary>
-/// An open-model load: arrivals at a fixed rate for a duration, whatever the answers. <see cref="MinCreatedShare"/> is
-/// the progress a run must make to pass: the share of requested orders that must end up created at the participant,
-/// so that a run in which the faults stopped everything cannot pass by having checked nothing. With
-/// <see cref="Retries"/>, a request whose answer was indeterminate is sent again with the same order id after
-/// <see cref="RetryBackoff"/>, as a careful client does; placing an order must be idempotent for that to be safe.
+/// The load: phases in sequence (<see cref="LoadPhase"/>: NBomber's inject, ramping-inject, keep-constant and
+/// ramping-constant), a constant rate being one inject phase. <see cref="MinCreatedShare"/> is the progress a run must
+/// make to pass: the share of requested orders that must end up created at the participant, so that a run in which
+/// the faults stopped everything cannot pass by having checked nothing. With <see cref="Retries"/>, a request whose
+/// answer was indeterminate is sent again with the same order id after <see cref="RetryBackoff"/>, as a careful client
+/// does; placing an order must be idempotent for that to be safe.
 /// </summary>
-public sealed record LoadPlan(double Rate, TimeSpan Duration, TimeSpan RequestTimeout, double MinCreatedShare = LoadPlan.DefaultMinCreatedShare,
+public sealed record LoadPlan(IReadOnlyList<LoadPhase> Phases, TimeSpan RequestTimeout, double MinCreatedShare = LoadPlan.DefaultMinCreatedShare,
     int Retries = 0, TimeSpan RetryBackoff = default)
 {
     public const double DefaultMinCreatedShare = 0.25;
 
-    public int Requests => (int)Math.Floor(Rate * Duration.TotalSeconds);
+    /// <summary>A constant arrival rate for a duration: one inject phase, the load most scenarios have.</summary>
+    public static LoadPlan Constant(double rate, TimeSpan duration, TimeSpan requestTimeout) => new([new LoadPhase.Inject(rate, duration)], requestTimeout);
+
+    public TimeSpan Duration => Phases.Aggregate(TimeSpan.Zero, (sum, phase) => sum + phase.During);
+
+    /// <summary>Each phase with the one before it (null for the first), which a ramp starts from.</summary>
+    public IEnumerable<(LoadPhase Phase, LoadPhase? Previous)> WithPrevious => Phases.Select((phase, i) => (phase, i == 0 ? null : Phases[i - 1]));
+
+    /// <summary>The rate of a load that is one inject phase, or null.</summary>
+    public double? ConstantRate => Phases is [LoadPhase.Inject only] ? only.Rate : null;
+
+    public bool HasClosedPhase => Phases.Any(p => !p.IsOpen);
+
+    /// <summary>The requests the open phases schedule; a closed phase adds what its clients manage to send.</summary>
+    public double PlannedRequests => WithPrevious.Sum(p => p.Phase.PlannedRequests(p.Previous));
+
+    /// <summary>
+    /// The rate a report heads the run with: the constant one, or the open phases' requests over the whole load (0
+    /// when every phase is closed); <see cref="Describe"/> says the phases.
+    /// </summary>
+    public double NominalRate => ConstantRate ?? PlannedRequests / Duration.TotalSeconds;
+
+    /// <summary>The phases as a report says them: "inject 40/s for 20s", or several joined by "; then ".</summary>
+    public string Describe() => string.Join("; then ", WithPrevious.Select(p => p.Phase.Describe(p.Previous)));
+
+    /// <summary>The same phases, each stretched or shrunk in proportion so that the load lasts <paramref name="duration"/> (<c>--duration</c>).</summary>
+    public LoadPlan Lasting(TimeSpan duration) => this with
+    {
+        Phases = [.. Phases.Select(phase => phase with { During = phase.During * (duration / Duration) })],
+    };
 }
 
 public sealed record BusinessPlan(int Skus, long StockPerSku, int Customers, int MaxQty, double RefuseShare);
@@ -72,6 +103,8 @@ public sealed record Thresholds(double? LatencyP50Ms = null, double? LatencyP99M
     double? TimeToConsistencyP99Ms = null, double? MinOkPerSecond = null)
 {
     public static readonly Thresholds None = new();
+
+    public bool HasLatencyBound => LatencyP50Ms is not null || LatencyP99Ms is not null;
 
     /// <summary>The upper bounds in milliseconds, each with its name as reports say it.</summary>
     private IEnumerable<(string What, double? BoundMs, string Unmeasured)> Ceilings =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Faults;
+using Dtx.Harness.Load;
 using Dtx.Harness.Implementations;
 using Dtx.Shared.Failpoints;
 using YamlDotNet.Core;
@@ -20,7 +21,8 @@ public static class ScenarioFile
 {
     private static readonly string[] TopFields = ["name", "description", "load", "business", "protocol", "faults", "chaos", "drain", "expect", "thresholds"];
     private static readonly string[] ChaosFields = ["faults", "from", "to"];
-    private static readonly string[] LoadFields = ["rate", "duration", "requestTimeout", "minCreatedShare", "retries", "retryBackoff"];
+    private static readonly string[] LoadFields = ["rate", "duration", "phases", "requestTimeout", "minCreatedShare", "retries", "retryBackoff"];
+    private static readonly string[] PhaseFields = [.. LoadPhase.Kinds, "during"];
     private static readonly string[] BusinessFields = ["skus", "stockPerSku", "customers", "maxQty", "refuseShare"];
     private static readonly string[] ProtocolFields = ["replyTimeout", "lease", "pollInterval", "txTimeout", "checkInterval", "maxChecks"];
     private static readonly string[] DrainFields = ["deadline"];
@@ -82,8 +84,7 @@ public static class ScenarioFile
             Name(root),
             root.Text("description") ?? "",
             new LoadPlan(
-                load.Positive("rate", 40),
-                load.Duration("duration", "20s"),
+                Phases(load),
                 load.Duration("requestTimeout", "5s"),
                 load.Share("minCreatedShare", LoadPlan.DefaultMinCreatedShare),
                 load.Count("retries", 0, min: 0, max: 20),
@@ -110,6 +111,33 @@ public static class ScenarioFile
         };
         if (CheckTimes(scenario) is { } problem) throw new ScenarioException($"{source}: {problem}");
         return scenario;
+    }
+
+    /// <summary>
+    /// The load's phases: <c>rate</c> and <c>duration</c> (one inject phase, the default 40/s for 20s), or <c>phases</c>,
+    /// a list whose items each name one kind with its rate or clients, and <c>during</c>.
+    /// </summary>
+    private static IReadOnlyList<LoadPhase> Phases(Section load)
+    {
+        if (!load.Has("phases")) return [new LoadPhase.Inject(load.Positive("rate", 40), load.Duration("duration", "20s"))];
+        if (load.Has("rate") || load.Has("duration"))
+            throw load.Fail(load.Has("rate") ? "rate" : "duration", "goes with a constant rate; with load.phases, each phase says its own rate or clients and its own during");
+        var phases = load.Sections("phases", PhaseFields).Select(phase =>
+        {
+            var kinds = LoadPhase.Kinds.Where(phase.Has).ToList();
+            if (kinds.Count != 1)
+                throw phase.Fail("", $"must name exactly one of {string.Join(", ", LoadPhase.Kinds)} (with its rate or clients), {(kinds.Count == 0 ? "not none" : "not " + string.Join(" and ", kinds))}");
+            var during = phase.Duration("during", null);
+            return kinds[0] switch
+            {
+                "inject" => (LoadPhase)new LoadPhase.Inject(phase.Positive("inject", 0), during),
+                // A ramp may end at zero: the load winds down.
+                "ramping-inject" => new LoadPhase.RampingInject(phase.NonNegative("ramping-inject"), during),
+                "keep-constant" => new LoadPhase.KeepConstant(phase.Count("keep-constant", 0, min: 1, max: LoadPhase.MaxClients), during),
+                _ => new LoadPhase.RampingConstant(phase.Count("ramping-constant", 0, min: 0, max: LoadPhase.MaxClients), during),
+            };
+        }).ToList();
+        return phases.Count > 0 ? phases : throw load.Fail("phases", "is empty: give at least one phase, such as { inject: 40, during: 20s }");
     }
 
     /// <summary>
@@ -153,21 +181,30 @@ public static class ScenarioFile
     /// <summary>The most requests one run may make: past this the orders alone would not fit in memory.</summary>
     public const int MaxRequests = 10_000_000;
 
+    /// <summary>The most phases a load may have: each is a line of its report.</summary>
+    public const int MaxPhases = 100;
+
     /// <summary>
     /// Null when the load is sane and every fault falls inside it; otherwise what is wrong. A fault planned after the
     /// load would hit an idle system and prove nothing, so it is refused — also when <c>--duration</c> shortens the load.
     /// </summary>
     public static string? CheckTimes(Scenario scenario)
     {
-        if (scenario.Load.Rate * scenario.Load.Duration.TotalSeconds > MaxRequests)
-            return $"load.rate × load.duration asks for more than {MaxRequests:N0} requests";
-        if (scenario.Load.Requests < 1)
-            return $"load.rate × load.duration is less than one request; the run would check nothing";
+        var load = scenario.Load;
+        if (load.PlannedRequests > MaxRequests)
+            return $"the load asks for more than {MaxRequests:N0} requests";
+        var anyClient = load.WithPrevious.Any(p => !p.Phase.IsOpen && (p.Phase.Target > 0 || p.Phase.StartFrom(p.Previous) > 0));
+        if (load.PlannedRequests < 1 && !anyClient)
+            return $"the load offers less than one request; the run would check nothing";
+        if (load.Phases.Count > MaxPhases)
+            return $"the load has {load.Phases.Count} phases; at most {MaxPhases}";
+        if (scenario.Thresholds.HasLatencyBound && !load.Phases.Any(p => p.IsOpen))
+            return "a latency threshold needs an open-model phase (inject or ramping-inject): a closed model's latencies hide its stalls, so they are reported per phase only";
         var late = scenario.Faults.SelectMany(f => f.At.Select(at => (Fault: f, At: at))).FirstOrDefault(p => p.At >= scenario.Load.Duration);
         if (late.Fault is not null)
             return $"the {Words.Of(late.Fault.Kind)} of {late.Fault.Target} at {late.At.TotalSeconds:0.###}s comes after the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s; a fault must fall inside the load";
-        if (scenario.Thresholds.MinOkPerSecond is { } least && least > scenario.Load.Rate)
-            return $"thresholds.okPerSecond ({least:0.##}) is more than the load offers (load.rate {scenario.Load.Rate:0.##}/s): no run could meet it";
+        if (scenario.Thresholds.MinOkPerSecond is { } least && !load.HasClosedPhase && least > load.NominalRate)
+            return $"thresholds.okPerSecond ({least:0.##}) is more than the load offers ({(load.ConstantRate is { } rate ? $"load.rate {rate:0.##}/s" : $"{load.NominalRate:0.##}/s over the load")}): no run could meet it";
         if (scenario.Chaos is { } chaos && chaos.To >= scenario.Load.Duration)
             return $"chaos.to ({chaos.To.TotalSeconds:0.###}s) must come before the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s";
         return null;
@@ -333,6 +370,12 @@ public static class ScenarioFile
         {
             var value = Number(field, fallback);
             return value is > 0 and <= 1 ? value : throw Fail(field, $"must be above 0 and at most 1, not {Text(field)}");
+        }
+
+        public double NonNegative(string field)
+        {
+            var value = Number(field, 0);
+            return value >= 0 ? value : throw Fail(field, $"must be zero or a positive number, not {Text(field)}");
         }
 
         public double Fraction(string field, double fallback)

@@ -12,7 +12,7 @@ namespace Dtx.Tests.Load;
 /// </summary>
 public sealed class ClassifyTests
 {
-    private static Task<(OpType Type, string? Detail)> Classify(Func<Task<HttpResponseMessage>> send) => OpenModelLoad.ClassifyAsync(send);
+    private static Task<(OpType Type, string? Detail)> Classify(Func<Task<HttpResponseMessage>> send) => LoadGenerator.ClassifyAsync(send);
 
     [Fact]
     public async Task A_new_order_is_ok_and_a_repeated_one_is_ok_already_placed()

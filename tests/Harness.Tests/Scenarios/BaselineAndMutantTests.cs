@@ -3,6 +3,7 @@ using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Faults;
 using Dtx.Harness.Implementations;
+using Dtx.Harness.Load;
 using Dtx.Harness.Scenarios;
 using Dtx.Shared.Mutants;
 using Dtx.Tests.Support;
@@ -139,7 +140,7 @@ public sealed class BaselineAndMutantTests(ServersFixture servers, ITestOutputHe
         var scenario = ScenarioCatalog.Find("crash-after-commit");
         return scenario with
         {
-            Load = scenario.Load with { Rate = 25, Duration = TimeSpan.FromSeconds(10) },
+            Load = scenario.Load with { Phases = [new LoadPhase.Inject(25, TimeSpan.FromSeconds(10))] },
             Faults = [scenario.Faults[0] with { At = [TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(6)] }],
         };
     }

@@ -2,6 +2,7 @@ using Dtx.Harness.Checking;
 using Dtx.Harness.Engine;
 using Dtx.Harness.Faults;
 using Dtx.Harness.Implementations;
+using Dtx.Harness.Load;
 using Dtx.Harness.Scenarios;
 using Dtx.Tests.Support;
 using Xunit;
@@ -224,11 +225,12 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
         // spent under the fault: the progress floor shrinks to 60 % of the file's (25 % becomes 15 %). Under the full
         // floor, half-message's smoke runs failed "too little progress" on a busy machine (21.6 %, 21.9 %): too close
         // to the 18.75 % that the load's ratio alone (12 s of 16 s) would leave.
+        var rate = scenario.Load.ConstantRate ?? throw new InvalidOperationException($"{scenario.Name}: the smoke shortens a constant-rate load");
         var load = scenario.Load with
         {
-            Duration = Load, Rate = Math.Min(scenario.Load.Rate, 30), MinCreatedShare = scenario.Load.MinCreatedShare * SmokeFloorScale,
+            Phases = [new LoadPhase.Inject(Math.Min(rate, 30), Load)], MinCreatedShare = scenario.Load.MinCreatedShare * SmokeFloorScale,
         };
-        var demand = (double)load.Requests / scenario.Load.Requests;
+        var demand = load.PlannedRequests / scenario.Load.PlannedRequests;
         return scenario with
         {
             Load = load,

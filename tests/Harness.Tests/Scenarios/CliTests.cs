@@ -87,6 +87,25 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Rate_does_not_apply_to_a_load_of_phases_and_says_what_would()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"dtx-phases-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(file, "name: phased\nload:\n  phases:\n    - { inject: 10, during: 3s }\n    - { keep-constant: 2, during: 3s }\n");
+        try
+        {
+            var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "scenario", file, "--rate", "20");
+
+            Assert.Equal(2, outcome.ExitCode);
+            Assert.Contains("phased: --rate sets a constant rate, and this scenario's load has phases (inject 10/s for 3s; then keep-constant 2 clients for 3s); leave --rate out, or use --duration", outcome.Stderr);
+            Assert.Single(outcome.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public async Task Mutants_are_listed_with_the_scenarios_meant_to_catch_them()
     {
         var outcome = await HarnessCli.RunAsync(TimeSpan.FromSeconds(60), "mutants", "--list");

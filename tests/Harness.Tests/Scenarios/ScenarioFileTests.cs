@@ -1,3 +1,4 @@
+using Dtx.Harness.Load;
 using Dtx.Harness.Scenarios;
 using Xunit;
 
@@ -34,6 +35,39 @@ public sealed class ScenarioFileTests
             f => Assert.Equal(TimeSpan.FromSeconds(4), Assert.IsType<Dtx.Harness.Faults.ServicePause>(f).Duration),
             f => Assert.Equal(Dtx.Harness.Faults.FaultKind.Hang, Assert.IsType<Dtx.Harness.Faults.LinkFault>(f).Kind));
     }
+
+    [Fact]
+    public void A_load_reads_as_phases_in_sequence_and_a_constant_rate_as_one_inject_phase()
+    {
+        var scenario = ScenarioFile.Parse("""
+            name: shapes
+            load:
+              phases:
+                - { inject: 20, during: 5s }
+                - { ramping-inject: 60, during: 10s }
+                - { keep-constant: 8, during: 5s }
+                - { ramping-constant: 2, during: 4s }
+              requestTimeout: 3s
+            faults:
+              - { kind: pause, target: participant, at: [22s], duration: 1s }
+            """, "f.yaml");
+
+        Assert.Equal([new LoadPhase.Inject(20, S(5)), new LoadPhase.RampingInject(60, S(10)), new LoadPhase.KeepConstant(8, S(5)), new LoadPhase.RampingConstant(2, S(4))],
+            scenario.Load.Phases);
+        Assert.Equal(S(24), scenario.Load.Duration);
+        Assert.Equal(S(3), scenario.Load.RequestTimeout);
+        Assert.Null(scenario.Load.ConstantRate);
+        Assert.True(scenario.Load.HasClosedPhase);
+        Assert.Equal(100 + 400, scenario.Load.PlannedRequests); // 20/s × 5 s, then 20 → 60/s over 10 s
+        Assert.Equal("inject 20/s for 5s; then ramping-inject 20 → 60/s for 10s; then keep-constant 8 clients for 5s; then ramping-constant 8 → 2 clients for 4s",
+            scenario.Load.Describe());
+
+        var constant = ScenarioFile.Parse("name: c\nload: { rate: 30, duration: 10s }", "c.yaml").Load;
+        Assert.Equal([new LoadPhase.Inject(30, S(10))], constant.Phases);
+        Assert.Equal(30, constant.ConstantRate);
+    }
+
+    private static TimeSpan S(double seconds) => TimeSpan.FromSeconds(seconds);
 
     [Fact]
     public void Chaos_draws_the_same_faults_for_the_same_seed_and_others_for_another()
@@ -77,7 +111,7 @@ public sealed class ScenarioFileTests
     [InlineData("load: { rate: 5 }", "name is required")]
     [InlineData("name: x\nload: { rate: -1 }", "f.yaml:2: load.rate must be a positive number")]
     [InlineData("name: x\nload: { rate: notanumber }", "load.rate must be a number, not 'notanumber'")]
-    [InlineData("name: x\nload:\n  rate: 5\n  rat: 5", "f.yaml:4: load.rat is not a field here; allowed: rate, duration, requestTimeout, minCreatedShare")]
+    [InlineData("name: x\nload:\n  rate: 5\n  rat: 5", "f.yaml:4: load.rat is not a field here; allowed: rate, duration, phases, requestTimeout, minCreatedShare")]
     [InlineData("name: x\nbusiness: { skus: 2.5 }", "business.skus must be a whole number")]
     [InlineData("name: x\nload: { minCreatedShare: 3 }", "load.minCreatedShare must be above 0 and at most 1")]
     [InlineData("name: x\nfaults: [ { kind: latency, links: [initiator-rabbitmq], at: [1s], duration: 2s, latency: 100ms, jitter: lots } ]", "faults[0].jitter: 'lots' is not a duration")]
@@ -105,6 +139,20 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nchaos: { fault: 3 }", "chaos.fault is not a field here; allowed: faults, from, to")]
     [InlineData("name: x\nload: { duration: 10s }\nfaults: [ { kind: pause, target: participant, at: [12s], duration: 1s } ]", "f.yaml: the pause of participant at 12s comes after the load ends at 10s")]
     [InlineData("name: x\nload: { rate: 0.01, duration: 10s }", "less than one request")]
+    [InlineData("name: x\nload: { rate: 5, phases: [ { inject: 5, during: 2s } ] }", "load.rate goes with a constant rate; with load.phases, each phase says its own")]
+    [InlineData("name: x\nload: { phases: [] }", "load.phases is empty")]
+    [InlineData("name: x\nload: { phases: [ { during: 2s } ] }", "load.phases[0] must name exactly one of inject, ramping-inject, keep-constant, ramping-constant (with its rate or clients), not none")]
+    [InlineData("name: x\nload: { phases: [ { inject: 5, keep-constant: 3, during: 2s } ] }", "not inject and keep-constant")]
+    [InlineData("name: x\nload: { phases: [ { inject: 5 } ] }", "load.phases[0].during is required")]
+    [InlineData("name: x\nload: { phases: [ { inject: 0, during: 2s } ] }", "load.phases[0].inject must be a positive number")]
+    [InlineData("name: x\nload: { phases: [ { ramping-inject: -3, during: 2s } ] }", "load.phases[0].ramping-inject must be zero or a positive number")]
+    [InlineData("name: x\nload: { phases: [ { keep-constant: 2.5, during: 2s } ] }", "load.phases[0].keep-constant must be a whole number from 1 to 10,000")]
+    [InlineData("name: x\nload: { phases: [ { ramping-constant: 20000, during: 2s } ] }", "load.phases[0].ramping-constant must be a whole number from 0 to 10,000")]
+    [InlineData("name: x\nload: { phases: [ { inject: 5, during: 2s, rate: 3 } ] }", "load.phases[0].rate is not a field here; allowed: inject, ramping-inject, keep-constant, ramping-constant, during")]
+    [InlineData("name: x\nload: { phases: [ { ramping-constant: 0, during: 2s } ] }", "the load offers less than one request")]
+    [InlineData("name: x\nload: { phases: [ { keep-constant: 4, during: 5s } ] }\nthresholds: { latencyP99: 1s }", "a latency threshold needs an open-model phase")]
+    [InlineData("name: x\nload: { phases: [ { inject: 5, during: 5s }, { keep-constant: 4, during: 5s } ] }\nfaults: [ { kind: pause, target: participant, at: [10s], duration: 1s } ]", "comes after the load ends at 10s")]
+    [InlineData("name: x\nload: { phases: notalist }", "load.phases must be a list")]
     [InlineData("name: x\nload: { rate: 1e9, duration: 10m }", "more than 10,000,000 requests")]
     [InlineData("name: x\nload: { minCreatedShare: 0 }", "load.minCreatedShare must be above 0")]
     [InlineData("name: x\nbusiness: { stockPerSku: 2.5 }", "business.stockPerSku must be a whole number")]

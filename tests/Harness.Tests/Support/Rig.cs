@@ -77,7 +77,7 @@ public sealed class Rig : IAsyncDisposable
         await using (var db = Database.Open(target.InventoryDb, "test-seed"))
             await Database.ExecuteAsync(db, $"INSERT INTO stock VALUES ('sku-01', {stock}), ('sku-02', 5); INSERT INTO stock_seed SELECT * FROM stock;");
 
-        var scenario = new Scenario("test", "", new LoadPlan(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)),
+        var scenario = new Scenario("test", "", LoadPlan.Constant(1, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5)),
             new BusinessPlan(2, stock, 10, 3, refuseShare), timing ?? FastTiming(), [], TimeSpan.FromSeconds(30));
         var clock = new RunClock();
         clock.Start();
