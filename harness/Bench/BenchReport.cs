@@ -11,6 +11,16 @@ public static class BenchReport
     /// <summary>The rows of the comparison, label and a cell per implementation: one list for the console and the page.</summary>
     private static IEnumerable<(string Label, Func<BenchRun, string> Cell)> Rows(BenchResult result) =>
     [
+        .. OpenModelRows,
+        // A closed model's latencies are from each send and hide stalls: its rows come after the open model's, apart.
+        .. result.Runs.SelectMany(r => r.ClosedModel ?? []).Select(c => c.Clients).Distinct().Order()
+            .Select(clients => ($"closed model, {clients} clients: ok/s, producer p50 / p99 (from each send), end-to-end p99",
+                (Func<BenchRun, string>)(r => r.ClosedModel?.FirstOrDefault(c => c.Clients == clients)?.Figures is { } f
+                    ? $"{F(f.OrdersPerSecond, "0.#")}/s, {F(f.ProducerP50Ms, "0")} / {F(f.ProducerP99Ms, "0")} ms, {F(f.EndToEndP99Ms, "0")} ms" : "—"))),
+    ];
+
+    private static readonly (string Label, Func<BenchRun, string> Cell)[] OpenModelRows =
+    [
         ("highest sustained orders/s", r => r.Error is null ? F(r.MaxSustainedOrdersPerSecond, "0.#") : "error: " + r.Error),
         ("orders/s ÷ raw-SQL local transactions/s", r => Pct(r.RatioToRawSql)),
         ("orders/s ÷ confirmed publishes/s", r => Pct(r.RatioToPublishConfirmed)),

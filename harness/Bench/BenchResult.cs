@@ -35,7 +35,15 @@ public sealed record BenchRun(
     CostPerOrder? CostPerOrder,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Error = null,
     bool ReachedMaxRate = false,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? NotSustainedWhenMeasured = null);
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? NotSustainedWhenMeasured = null,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<ClosedModelFigures>? ClosedModel = null);
+
+/// <summary>
+/// A closed model (<c>--clients</c>): so many clients, each sending its next order when its last one answered, for the
+/// measurement's length. <c>OfferedPerSecond</c> is what the clients sent; the latencies are from each send, and they
+/// hide stalls (a stalled system slows its clients down), which is why they stand apart from the open-model figures.
+/// </summary>
+public sealed record ClosedModelFigures(int Clients, RateFigures Figures);
 
 /// <summary>One step of the search: the rate offered, whether it was sustained, and if not, why.</summary>
 public sealed record BenchStep(double Rate, bool Sustained, string Why, double OkPerSecond, double ProducerP99Ms, double EndToEndP99Ms);

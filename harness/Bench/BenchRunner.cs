@@ -20,8 +20,15 @@ public sealed record BenchOptions(
     int Concurrency,
     string ReportsRoot,
     string? Postgres,
-    string? Amqp)
+    string? Amqp,
+    IReadOnlyList<int>? Clients = null)
 {
+    /// <summary>The closed models measured after the search (<c>--clients</c>): so many clients each, none by default.</summary>
+    public IReadOnlyList<int> ClosedModels => Clients ?? [];
+
+    /// <summary>The most closed models one bench measures, and the most clients one may have.</summary>
+    public const int MaxClosedModels = 4, MaxClients = 1_000;
+
     /// <summary>Bisection steps after the first rate that was not sustained.</summary>
     public const int Refinements = 2;
 
@@ -36,7 +43,9 @@ public sealed record BenchOptions(
 /// <item>per implementation, an open-model load raised step by step (doubling, then bisecting) until a step is not
 ///   sustained: more than 1 % of requests failed, an acknowledged order had not reached the participant soon after the
 ///   load ended, or the p99 end-to-end latency (request to the participant's commit) passed the bound;</item>
-/// <item>at the highest sustained rate and at half of it, a longer step, and over the half-rate one the cost per order.</item>
+/// <item>at the highest sustained rate and at half of it, a longer step, and over the half-rate one the cost per order;</item>
+/// <item>with <c>--clients</c>, a closed model of so many clients (keep-constant) for as long: the orders/s it carries,
+///   its latencies reported apart, since a closed model slows down with the system it measures.</item>
 /// </list>
 /// Every link is direct: no fault proxy sits between the parts being measured.
 /// </summary>
@@ -103,7 +112,8 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         $"./run.sh bench --impl {(options.Implementations.Count == 1 ? options.Implementations[0].Name : "all")} --seed {options.Seed}" +
         $" --step {Seconds(options.Step)} --measure {Seconds(options.Measure)} --p99 {options.P99Bound.TotalMilliseconds:0}ms" +
         $" --start-rate {options.StartRate.ToString(CultureInfo.InvariantCulture)} --max-rate {options.MaxRate.ToString(CultureInfo.InvariantCulture)}" +
-        $" --concurrency {options.Concurrency}";
+        $" --concurrency {options.Concurrency}" +
+        (options.ClosedModels.Count > 0 ? $" --clients {string.Join(",", options.ClosedModels)}" : "");
 
     private static string Seconds(TimeSpan span) => span.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 
@@ -118,7 +128,7 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         var number = 0;
         // A cold service (JIT, empty pools, first connections) misses a p99 bound it meets a second later: the first
         // step only warms up, and the search starts after it.
-        var warmUp = await StepAsync(deployment, options.StartRate, options.Step, ++number, ct);
+        var warmUp = await StepAsync(deployment, Open(options.StartRate, options.Step), ++number, ct);
         sayHere($"warm-up at {options.StartRate:0.#}/s: ok {warmUp.Rate.OrdersPerSecond:0.#}/s, end to end p99 {warmUp.Rate.EndToEndP99Ms:0} ms (not part of the search)");
         await SettleAsync(deployment, ct);
 
@@ -126,7 +136,7 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         // reply long after the load are a backlog the step's percentiles cannot show.
         async Task<(string? Why, StepFigures Figures)> OfferAsync(double rate, TimeSpan duration)
         {
-            var figures = await StepAsync(deployment, rate, duration, ++number, ct);
+            var figures = await StepAsync(deployment, Open(rate, duration), ++number, ct);
             var why = figures.Unsustained(options.P99Bound);
             var left = await SettleAsync(deployment, ct);
             why ??= left > 0 ? $"{left} orders still awaited the participant's reply {SettleFor.TotalSeconds:0} s after the load" : null;
@@ -178,7 +188,7 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         await Task.Delay(StatisticsFlush, ct);
         var before = await deployment.ReadAsync(ct);
         var window = System.Diagnostics.Stopwatch.StartNew();
-        var atHalf = await StepAsync(deployment, good / 2, options.Measure, ++number, ct);
+        var atHalf = await StepAsync(deployment, Open(good / 2, options.Measure), ++number, ct);
         await SettleAsync(deployment, ct);
         await Task.Delay(StatisticsFlush, ct);
         var after = await deployment.ReadAsync(ct);
@@ -195,10 +205,20 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         sayHere($"at {good:0.#}/s: ok {atMax.Rate.OrdersPerSecond:0.#}/s, end to end p99 {atMax.Rate.EndToEndP99Ms:0} ms; at {good / 2:0.#}/s: end to end p99 {atHalf.Rate.EndToEndP99Ms:0} ms");
         sayHere($"per order: {cost.BusinessDbStatements?.ToString("0.#", CultureInfo.InvariantCulture) ?? "?"} business-database statements, " +
                 $"{cost.BusinessDbTransactions:0.##} transactions, {cost.Messages:0.##} messages, {cost.HttpRoundTrips:0.##} HTTP round trips");
+
+        var closed = new List<ClosedModelFigures>();
+        foreach (var clients in options.ClosedModels)
+        {
+            await SettleAsync(deployment, ct);
+            var figures = (await StepAsync(deployment, new LoadPlan([new LoadPhase.KeepConstant(clients, options.Measure)], StepRequestTimeout), ++number, ct)).Rate;
+            closed.Add(new ClosedModelFigures(clients, figures));
+            sayHere($"closed model, {clients} clients for {options.Measure.TotalSeconds:0} s: ok {figures.OrdersPerSecond:0.#}/s, producer p50 / p99 {figures.ProducerP50Ms:0} / {figures.ProducerP99Ms:0} ms from each send, end to end p99 {figures.EndToEndP99Ms:0} ms");
+        }
         return new BenchRun(implementation.Name, Math.Round(good, 1),
             Math.Round(good / ceilings.RawSqlTransactionsPerSecond, 4), Math.Round(good / ceilings.PublishConfirmedPerSecond, 4),
             implementation.HasBrokerDatabase ? Math.Round(good / ceilings.TxBrokerPrepareCommitPerSecond, 4) : null,
-            steps, atMax.Rate, atHalf.Rate, cost, ReachedMaxRate: capped, NotSustainedWhenMeasured: notSustainedAtMax);
+            steps, atMax.Rate, atHalf.Rate, cost, ReachedMaxRate: capped, NotSustainedWhenMeasured: notSustainedAtMax,
+            ClosedModel: closed.Count > 0 ? closed : null);
     }
 
     private static readonly TimeSpan StatisticsFlush = TimeSpan.FromSeconds(11);
@@ -228,20 +248,33 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
             : null;
     }
 
-    private async Task<StepFigures> StepAsync(BenchDeployment deployment, double rate, TimeSpan duration, int number, CancellationToken ct)
+    private static readonly TimeSpan StepRequestTimeout = TimeSpan.FromSeconds(10);
+
+    private static LoadPlan Open(double rate, TimeSpan duration) => LoadPlan.Constant(rate, duration, StepRequestTimeout);
+
+    /// <summary>The most orders one closed-model step may send: far beyond what 2 cores carry in a measurement.</summary>
+    private const int MaxClosedModelOrders = 10_000_000;
+
+    /// <summary>One step of one phase: an open model at a rate, or a closed model of so many clients.</summary>
+    private async Task<StepFigures> StepAsync(BenchDeployment deployment, LoadPlan plan, int number, CancellationToken ct)
     {
-        var plan = LoadPlan.Constant(rate, duration, requestTimeout: TimeSpan.FromSeconds(10));
+        var duration = plan.Duration;
         var idPrefix = $"b{number:D3}-";
-        var count = (int)Math.Floor(plan.PlannedRequests);
-        var orders = OrderGenerator.Generate(count, Settings.Business, options.Seed + number, idPrefix);
+        var count = plan.HasClosedPhase ? MaxClosedModelOrders : (int)Math.Floor(plan.PlannedRequests);
         var history = new HistoryRecorder();
         var clock = new RunClock();
         var loadStart = DateTimeOffset.UtcNow;
         clock.Start();
         var stats = await new LoadGenerator(plan, new OrderSource(Settings.Business, options.Seed + number, count, idPrefix), deployment.EntryUrl, history, clock).RunAsync(ct);
 
-        var outcomes = history.ToHistory().ClientOrders().ToDictionary(c => c.OrderId, c => c.Outcome, StringComparer.Ordinal);
-        var acknowledged = orders.Where(o => outcomes.GetValueOrDefault(o.OrderId) == OpType.Ok).Select(o => o.OrderId).ToList();
+        var clientOrders = history.ToHistory().ClientOrders();
+        var outcomes = clientOrders.ToDictionary(c => c.OrderId, c => c.Outcome, StringComparer.Ordinal);
+        // Each order's start: an open model's is when it was due (i / rate, wrk2's way), so a load generator that fell
+        // behind on a busy machine shows rather than hides; a closed model's is when its client sent it.
+        IReadOnlyList<(string OrderId, DateTimeOffset Start)> starts = plan.ConstantRate is { } rate
+            ? [.. OrderGenerator.Generate(count, Settings.Business, options.Seed + number, idPrefix).Select((o, i) => (o.OrderId, loadStart + TimeSpan.FromSeconds(i / rate)))]
+            : [.. clientOrders.Select(c => (c.OrderId, c.FirstInvokedAt ?? loadStart))];
+        var acknowledged = starts.Where(o => outcomes.GetValueOrDefault(o.OrderId) == OpType.Ok).Select(o => o.OrderId).ToList();
         // Late is as bad as never for a rate that is to be sustained: wait a little past the bound, not until it arrives.
         var patience = DateTime.UtcNow + options.P99Bound * 4 + TimeSpan.FromSeconds(2);
         IReadOnlyDictionary<string, DateTimeOffset> processed;
@@ -251,18 +284,18 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
             if (acknowledged.All(processed.ContainsKey) || DateTime.UtcNow > patience) break;
             await Task.Delay(200, ct);
         }
-        // End to end from when the request was due (as the producer latency is, wrk2's way), so a load generator that
-        // fell behind on a busy machine shows rather than hides; a request that did not succeed counts at the timeout,
-        // so the p99 cannot look better for failing the slowest.
-        var endToEnd = orders.Select((order, i) =>
+        // End to end from the order's start (as the producer latency is); a request that did not succeed counts at the
+        // timeout, so the p99 cannot look better for failing the slowest.
+        var endToEnd = starts.Select(order =>
                 outcomes.GetValueOrDefault(order.OrderId) != OpType.Ok ? plan.RequestTimeout.TotalMilliseconds
-                : processed.TryGetValue(order.OrderId, out var at) ? Math.Max(0, (at - (loadStart + TimeSpan.FromSeconds(i / rate))).TotalMilliseconds)
+                : processed.TryGetValue(order.OrderId, out var at) ? Math.Max(0, (at - order.Start).TotalMilliseconds)
                 : (double?)null)
             .OfType<double>()
             .ToList();
-        var producer = Latency.Of(stats.AllLatenciesMs);
+        // A step is one phase: a closed one's latencies are its own here (the run-level figures leave them out).
+        var producer = Latency.Of([.. stats.Phases.SelectMany(p => p.AllLatenciesMs)]);
         var e2e = Latency.Of(endToEnd);
-        var figures = new RateFigures(Math.Round(rate, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
+        var figures = new RateFigures(Math.Round(stats.Requested / duration.TotalSeconds, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
             Math.Round(producer.P50Ms, 1), Math.Round(producer.P99Ms, 1), Math.Round(e2e.P50Ms, 1), Math.Round(e2e.P99Ms, 1),
             stats.Requested == 0 ? 0 : Math.Round(1 - (double)acknowledged.Count / stats.Requested, 4), acknowledged.Count);
         return new StepFigures(figures, acknowledged.Count, acknowledged.Count(processed.ContainsKey));

@@ -34,12 +34,27 @@ public static class BenchCommand
                 ? n
                 : Fail(r.AddError, $"--concurrency: '{r.Tokens[0].Value}' is not a whole number from 1 to 256", 0),
         };
+        var clients = new Option<IReadOnlyList<int>>("--clients")
+        {
+            Description = $"after the search, also measure a closed model (keep-constant) of this many clients for --measure, e.g. 8 or 4,16 (at most {BenchOptions.MaxClosedModels}): the orders/s it carries; its latencies are reported apart, since a closed model slows down with the system",
+            DefaultValueFactory = _ => [],
+            CustomParser = r =>
+            {
+                var text = r.Tokens[0].Value;
+                var counts = text.Split(',').Select(t => int.TryParse(t.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= BenchOptions.MaxClients ? n : 0).ToList();
+                if (counts.Count > BenchOptions.MaxClosedModels)
+                    return Fail<IReadOnlyList<int>>(r.AddError, $"--clients: '{text}' names {counts.Count} closed models; at most {BenchOptions.MaxClosedModels}", []);
+                return counts.Contains(0)
+                    ? Fail<IReadOnlyList<int>>(r.AddError, $"--clients: '{text}' is not a list of whole numbers from 1 to {BenchOptions.MaxClients:N0}, e.g. 8 or 4,16", [])
+                    : counts.Distinct().ToList();
+            },
+        };
         var reports = new Option<string?>("--reports") { Description = "folder that receives the bench's run folder (default: reports/ of this repository)" };
         var postgres = ScenarioCommand.PostgresOption();
         var amqp = ScenarioCommand.AmqpOption();
         var command = new Command("bench", "Find each implementation's highest sustained order rate and its cost per order, as ratios to the raw-SQL and confirmed-publish ceilings measured in the same run.")
         {
-            impl, seed, step, measure, p99, startRate, maxRate, concurrency, reports, postgres, amqp,
+            impl, seed, step, measure, p99, startRate, maxRate, concurrency, clients, reports, postgres, amqp,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -61,7 +76,7 @@ public static class BenchCommand
                 implName == "all" ? ImplementationCatalog.All : [ImplementationCatalog.Find(implName)!],
                 parse.GetValue(seed), parse.GetValue(step), parse.GetValue(measure), parse.GetValue(p99),
                 parse.GetValue(startRate), parse.GetValue(maxRate), parse.GetValue(concurrency), reportsRoot,
-                parse.GetValue(postgres), parse.GetValue(amqp));
+                parse.GetValue(postgres), parse.GetValue(amqp), parse.GetValue(clients));
             var console = AnsiConsole.Console;
             var runner = new BenchRunner(options, line => console.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"));
             try

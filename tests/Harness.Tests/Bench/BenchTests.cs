@@ -22,7 +22,7 @@ public sealed class BenchTests(ServersFixture servers, ITestOutputHelper output)
             // A bound no machine should miss at 40/s: this test is about the search and the counts, not the speed (a
             // 2 s bound failed half-message at 20/s on a CI run while the suite's other tests loaded the machine).
             Step: TimeSpan.FromSeconds(3), Measure: TimeSpan.FromSeconds(3), P99Bound: TimeSpan.FromSeconds(5),
-            StartRate: 20, MaxRate: 40, Concurrency: 4, reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri);
+            StartRate: 20, MaxRate: 40, Concurrency: 4, reports, servers.Postgres.AdminConnectionString, servers.RabbitMq.AmqpUri, Clients: [2]);
 
         var result = await new BenchRunner(options, output.WriteLine).RunAsync(default);
 
@@ -44,6 +44,13 @@ public sealed class BenchTests(ServersFixture servers, ITestOutputHelper output)
             output.WriteLine($"{run.Implementation}: {cost}");
             Assert.True(cost.BusinessDbStatements > 2 && cost.BusinessDbTransactions >= 2, $"{cost}");
             Assert.True(cost.CpuSecondsPer1000Orders.ContainsKey("initiator") && cost.PeakMemoryMiB["initiator"] > 10, $"{cost}");
+            // The closed model: two clients, each with one order in flight, for the 3 s measurement. What they carry
+            // is bounded by their latency: no more than 2 orders per median answer.
+            var closed = Assert.Single(run.ClosedModel!);
+            Assert.Equal(2, closed.Clients);
+            var f = closed.Figures;
+            Assert.True(f.Orders > 0 && f.ErrorShare == 0 && f.ProducerP50Ms > 0 && f.EndToEndP99Ms > 0, $"{f}");
+            Assert.True(f.OfferedPerSecond <= 2 * 1000 / f.ProducerP50Ms * 1.5 + 1, $"two clients sent {f.OfferedPerSecond}/s with a median answer of {f.ProducerP50Ms} ms: {f}");
         }
         var localTable = result.Runs[0].CostPerOrder!;
         var halfMessage = result.Runs[1].CostPerOrder!;
