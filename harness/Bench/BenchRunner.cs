@@ -26,8 +26,8 @@ public sealed record BenchOptions(
     /// <summary>The closed models measured after the search (<c>--clients</c>): so many clients each, none by default.</summary>
     public IReadOnlyList<int> ClosedModels => Clients ?? [];
 
-    /// <summary>The most closed models one bench measures, and the most clients one may have.</summary>
-    public const int MaxClosedModels = 4, MaxClients = 1_000;
+    /// <summary>The most closed models one bench measures.</summary>
+    public const int MaxClosedModels = 4;
 
     /// <summary>Bisection steps after the first rate that was not sustained.</summary>
     public const int Refinements = 2;
@@ -260,7 +260,7 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
     {
         var duration = plan.Duration;
         var idPrefix = $"b{number:D3}-";
-        var count = plan.HasClosedPhase ? MaxClosedModelOrders : (int)Math.Floor(plan.PlannedRequests);
+        var count = plan.HasClosedPhase ? MaxClosedModelOrders : (int)plan.ScheduledRequests;
         var history = new HistoryRecorder();
         var clock = new RunClock();
         var loadStart = DateTimeOffset.UtcNow;
@@ -295,7 +295,7 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         // A step is one phase: a closed one's latencies are its own here (the run-level figures leave them out).
         var producer = Latency.Of([.. stats.Phases.SelectMany(p => p.AllLatenciesMs)]);
         var e2e = Latency.Of(endToEnd);
-        var figures = new RateFigures(Math.Round(stats.Requested / duration.TotalSeconds, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
+        var figures = new RateFigures(Math.Round(plan.ConstantRate ?? stats.Requested / duration.TotalSeconds, 1), Math.Round(acknowledged.Count / duration.TotalSeconds, 1),
             Math.Round(producer.P50Ms, 1), Math.Round(producer.P99Ms, 1), Math.Round(e2e.P50Ms, 1), Math.Round(e2e.P99Ms, 1),
             stats.Requested == 0 ? 0 : Math.Round(1 - (double)acknowledged.Count / stats.Requested, 4), acknowledged.Count);
         return new StepFigures(figures, acknowledged.Count, acknowledged.Count(processed.ContainsKey));

@@ -3,6 +3,7 @@ using System.Globalization;
 using Dtx.Harness.Bench;
 using Dtx.Harness.Implementations;
 using Dtx.Harness.Infrastructure;
+using Dtx.Harness.Load;
 using Dtx.Harness.Reporting;
 using Spectre.Console;
 
@@ -38,14 +39,16 @@ public static class BenchCommand
         {
             Description = $"after the search, also measure a closed model (keep-constant) of this many clients for --measure, e.g. 8 or 4,16 (at most {BenchOptions.MaxClosedModels}): the orders/s it carries; its latencies are reported apart, since a closed model slows down with the system",
             DefaultValueFactory = _ => [],
+            // One value, a comma-separated list: a second --clients is an error, not a value quietly dropped.
+            Arity = ArgumentArity.ExactlyOne,
             CustomParser = r =>
             {
                 var text = r.Tokens[0].Value;
-                var counts = text.Split(',').Select(t => int.TryParse(t.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= BenchOptions.MaxClients ? n : 0).ToList();
+                var counts = text.Split(',').Select(t => int.TryParse(t.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= LoadPhase.MaxClients ? n : 0).ToList();
                 if (counts.Count > BenchOptions.MaxClosedModels)
                     return Fail<IReadOnlyList<int>>(r.AddError, $"--clients: '{text}' names {counts.Count} closed models; at most {BenchOptions.MaxClosedModels}", []);
                 return counts.Contains(0)
-                    ? Fail<IReadOnlyList<int>>(r.AddError, $"--clients: '{text}' is not a list of whole numbers from 1 to {BenchOptions.MaxClients:N0}, e.g. 8 or 4,16", [])
+                    ? Fail<IReadOnlyList<int>>(r.AddError, $"--clients: '{text}' is not a list of whole numbers from 1 to {LoadPhase.MaxClients:N0}, e.g. 8 or 4,16", [])
                     : counts.Distinct().ToList();
             },
         };

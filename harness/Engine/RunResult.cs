@@ -28,7 +28,15 @@ public sealed record ScenarioResult(
 /// <c>Scenarios.LoadPlan.NominalRate</c>); <see cref="Load"/> says the phases ("inject 40/s for 20s").
 /// </summary>
 public sealed record ScenarioSettings(double Rate, double LoadSeconds, double DrainDeadlineSeconds, int Skus, long StockPerSku, int Customers, double RefuseShare,
-    Scenarios.Thresholds? Thresholds = null, string Load = "");
+    Scenarios.Thresholds? Thresholds = null, string Load = "")
+{
+    /// <summary>
+    /// The phases of a load that is more than one constant rate; null for a constant rate (said by <see cref="Rate"/>
+    /// and <see cref="LoadSeconds"/>) and in a result.json from before phases, so that those still compare alike.
+    /// </summary>
+    [JsonIgnore]
+    public string? Phases => Load is { Length: > 0 } load && (!load.StartsWith("inject ", StringComparison.Ordinal) || load.Contains("; then ", StringComparison.Ordinal)) ? load : null;
+}
 
 /// <summary>
 /// One phase of the load as it ran: the requests that started in it, how they ended, ok/s over the phase, and their

@@ -71,7 +71,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
 
             return new ScenarioResult(scenario.Name, scenario.Description, options.Seed, clock.Elapsed.TotalSeconds, startedAt,
                 $"postgres={(servers.Postgres.IsEmbedded ? "embedded" : "external")}, rabbitmq={(servers.Rabbit.IsEmbedded ? "embedded" : "external")}, toxiproxy={(options.Toxiproxy ?? "embedded")}",
-                new ScenarioSettings(Math.Round(scenario.Load.NominalRate, 2), scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
+                new ScenarioSettings(scenario.Load.ConstantRate ?? Math.Round(scenario.Load.NominalRate, 2), scenario.Load.Duration.TotalSeconds, scenario.DrainDeadline.TotalSeconds,
                     scenario.Business.Skus, scenario.Business.StockPerSku, scenario.Business.Customers, scenario.Business.RefuseShare,
                     scenario.Thresholds == Thresholds.None ? null : scenario.Thresholds, scenario.Load.Describe()),
                 runs,
@@ -211,6 +211,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 }
             }
             await nemesisTask;
+            if (stats.OrdersRanOut)
+                sayHere($"the load stopped early: it had sent {ScenarioFile.MaxRequests:N0} orders, the most one run may send");
             if (stats.Phases.Count > 1 || scenario.Load.HasClosedPhase)
                 foreach (var phase in stats.Phases.Select(PhaseFigures.Of)) sayHere(PhaseLine(phase));
 
@@ -444,11 +446,10 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
-    /// <summary>Client outcomes per order as the checker counts them (an invoke with no answer is indeterminate), plus what was absorbed.</summary>
     /// <summary>The load as the run announces it: "40/s for 20s (800 orders)", or its phases.</summary>
     private static string LoadLine(LoadPlan load) => load.ConstantRate is { } rate
-        ? $"{rate:0.#}/s for {load.Duration.TotalSeconds:0.#}s ({Math.Floor(load.PlannedRequests):0} orders)"
-        : $"{load.Describe()} ({Math.Floor(load.PlannedRequests):0} orders from the open phases{(load.HasClosedPhase ? ", and what the clients of the closed ones send" : "")})";
+        ? $"{rate:0.#}/s for {load.Duration.TotalSeconds:0.#}s ({load.ScheduledRequests} orders)"
+        : $"{load.Describe()} ({load.ScheduledRequests} orders from the open phases{(load.HasClosedPhase ? ", and what the clients of the closed ones send" : "")})";
 
     /// <summary>A phase's figures as a console line.</summary>
     public static string PhaseLine(PhaseFigures phase) =>
@@ -456,6 +457,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
         $"{phase.OkPerSecond:0.#} ok/s, latency p50 {phase.Latency.P50Ms:0} ms, p99 {phase.Latency.P99Ms:0} ms" +
         (phase.ClosedModel ? " (closed model: from each send, kept out of the run's latency)" : "");
 
+    /// <summary>Client outcomes per order as the checker counts them (an invoke with no answer is indeterminate), plus what was absorbed.</summary>
     private static RunCounts Count(History history, GroundTruth truth, IReadOnlyDictionary<string, long> absorbed, LoadStats stats)
     {
         var counts = Checker.Count(history, truth);

@@ -19,6 +19,9 @@ public sealed record LoadStats(int Requested, IReadOnlyList<double> OkLatenciesM
     int Retried = 0, int RetriedAlreadyPlaced = 0)
 {
     public IReadOnlyList<PhaseStats> Phases { get; init; } = [];
+
+    /// <summary>The load stopped early: it had sent the most orders one run may (<c>ScenarioFile.MaxRequests</c>).</summary>
+    public bool OrdersRanOut { get; init; }
 }
 
 /// <summary>One phase's requests, by the phase each started in, and their final outcomes and latencies.</summary>
@@ -34,8 +37,11 @@ public sealed record PhaseStats(LoadPhase Phase, string Shape, double FromSecond
 /// </summary>
 public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiator, HistoryRecorder history, RunClock clock)
 {
-    /// <summary>How often a client that a ramping-constant phase does not want yet looks again.</summary>
-    private static readonly TimeSpan IdleClientPoll = TimeSpan.FromMilliseconds(20);
+    /// <summary>
+    /// A closed client's pause after an order that did not succeed: a refused connection or a quick error answers in
+    /// microseconds, and without a pause a client would send thousands of orders a second into a crashed initiator.
+    /// </summary>
+    private static readonly TimeSpan PauseAfterFailure = TimeSpan.FromMilliseconds(100);
 
     private int _nextProcess;
 
@@ -50,7 +56,6 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
         { BaseAddress = initiator, Timeout = Timeout.InfiniteTimeSpan };
 
         var tallies = plan.Phases.Select(_ => new Tally()).ToList();
-        var inFlight = new List<Task>();
         var started = clock.Elapsed;
         var phaseStart = started;
         foreach (var ((phase, previous), index) in plan.WithPrevious.Select((p, i) => (p, i)))
@@ -66,27 +71,28 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
                     var wait = due - clock.Elapsed;
                     if (wait > TimeSpan.FromMilliseconds(1)) await Task.Delay(wait, ct);
                     if (orders.Next() is not { } order) break;
-                    inFlight.Add(Task.Run(() => PlaceAsync(http, order, due, tally, ct), CancellationToken.None));
+                    Track(() => PlaceAsync(http, order, due, tally, ct));
                 }
             }
             else
             {
-                // One task per client the phase ever wants; client k sends only while the ramp wants more than k.
+                // One task per client the phase ever wants, each sending within its window of the ramp.
                 var clients = (int)Math.Max(phase.StartFrom(previous), phase.Target);
                 var start = phaseStart;
-                inFlight.AddRange(Enumerable.Range(0, clients).Select(k => Task.Run(async () =>
+                foreach (var (from, to) in Enumerable.Range(0, clients).Select(k => phase.ClientWindow(previous, k)).OfType<(TimeSpan From, TimeSpan To)>())
                 {
-                    while (!ct.IsCancellationRequested && clock.Elapsed < phaseEnd)
+                    Track(async () =>
                     {
-                        if (k >= phase.ClientsAt(previous, clock.Elapsed - start))
+                        var wait = start + from - clock.Elapsed;
+                        if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
+                        while (!ct.IsCancellationRequested && clock.Elapsed < start + to)
                         {
-                            await Task.Delay(IdleClientPoll, CancellationToken.None);
-                            continue;
+                            if (orders.Next() is not { } order) return;
+                            if (await PlaceAsync(http, order, clock.Elapsed, tally, ct) != OpType.Ok)
+                                await Task.Delay(PauseAfterFailure, ct);
                         }
-                        if (orders.Next() is not { } order) return;
-                        await PlaceAsync(http, order, clock.Elapsed, tally, ct);
-                    }
-                }, CancellationToken.None)));
+                    });
+                }
             }
             // The next phase starts on time, whatever this one still has in flight (an open phase's answers, a closed
             // client's last request).
@@ -94,7 +100,10 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
             if (rest > TimeSpan.Zero) await Task.Delay(rest, ct);
             phaseStart = phaseEnd;
         }
-        await Task.WhenAll(inFlight);
+        // What is still in flight ends on its own: each request within its timeout and re-sends, each client at its window's end.
+        Finished();
+        await _allFinished.Task;
+        if (_failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failure);
 
         var phases = plan.WithPrevious.Select((p, i) => tallies[i].Stats(p.Phase, p.Phase.Describe(p.Previous),
             (plan.Phases.Take(i).Aggregate(TimeSpan.Zero, (sum, q) => sum + q.During)).TotalSeconds)).ToList();
@@ -103,13 +112,50 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
             (clock.Elapsed - started).TotalSeconds, _retried, _retriedAlreadyPlaced)
         {
             Phases = phases,
+            OrdersRanOut = orders.RanOut,
         };
     }
 
     private int _retried, _retriedAlreadyPlaced;
 
-    /// <summary>One order, sent until the client knows what became of it or runs out of re-sends; its latency from <paramref name="due"/>.</summary>
-    private async Task PlaceAsync(HttpClient http, PlaceOrder order, TimeSpan due, Tally tally, CancellationToken ct)
+    // Requests and clients in flight, counted rather than kept: a list of their tasks held every request of a
+    // 10-minute run at 1,000/s (600,000 tasks) until the end. One for the generator itself, until it has started all.
+    private int _inFlight = 1;
+    private Exception? _failure;
+    private readonly TaskCompletionSource _allFinished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private void Track(Func<Task> work)
+    {
+        Interlocked.Increment(ref _inFlight);
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await work();
+            }
+            catch (OperationCanceledException)
+            {
+                // The run was cancelled: the generator's own wait says so.
+            }
+            catch (Exception e)
+            {
+                // A fault of the harness's own, not an answer: the load ends in an error, as an awaited task's would.
+                Interlocked.CompareExchange(ref _failure, e, null);
+            }
+            finally
+            {
+                Finished();
+            }
+        }, CancellationToken.None);
+    }
+
+    private void Finished()
+    {
+        if (Interlocked.Decrement(ref _inFlight) == 0) _allFinished.TrySetResult();
+    }
+
+    /// <summary>One order, sent until the client knows what became of it or runs out of re-sends; its latency from <paramref name="due"/>, and how it ended.</summary>
+    private async Task<OpType> PlaceAsync(HttpClient http, PlaceOrder order, TimeSpan due, Tally tally, CancellationToken ct)
     {
         var (type, detail) = await SendAsync(http, order, ct);
         // The client goes on while it does not know what became of the order: after an indeterminate answer,
@@ -134,6 +180,7 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
             unknown = type == OpType.Info || (type == OpType.Fail && detail == ConnectionRefused);
         }
         tally.Add(type, (clock.Elapsed - due).TotalMilliseconds);
+        return type;
     }
 
     /// <summary>A phase's requests as they end.</summary>

@@ -22,8 +22,14 @@ public abstract record LoadPhase(TimeSpan During)
     /// <summary><c>ramping-constant</c>: the number of clients moves linearly to <see cref="Clients"/> over the phase, from the previous phase's (0 after an open phase or at the start).</summary>
     public sealed record RampingConstant(int Clients, TimeSpan During) : LoadPhase(During);
 
-    /// <summary>The most clients a closed phase may have: each is a task with a request in flight.</summary>
-    public const int MaxClients = 10_000;
+    /// <summary>
+    /// The most clients a closed phase may have: each is a task with a request in flight, and past the load generator's
+    /// connections to the initiator (512) requests would queue inside the harness and measure it, not the system.
+    /// </summary>
+    public const int MaxClients = 500;
+
+    /// <summary>The shortest phase: a shorter one's ok/s would be a figure of noise.</summary>
+    public static readonly TimeSpan MinDuring = TimeSpan.FromMilliseconds(100);
 
     /// <summary>The names a scenario file uses, one per kind.</summary>
     public static readonly string[] Kinds = ["inject", "ramping-inject", "keep-constant", "ramping-constant"];
@@ -67,36 +73,44 @@ public abstract record LoadPhase(TimeSpan During)
 
     /// <summary>
     /// An open phase's arrivals, as offsets from its start: with the rate going linearly from r0 to r1 over D, the
-    /// number of arrivals by t is N(t) = r0·t + (r1 − r0)·t²/(2D), and arrival j is due where N(t) = j. Empty for a
-    /// closed phase.
+    /// number of arrivals by t is N(t) = r0·t + (r1 − r0)·t²/(2D), and arrival j is due where N(t) = j:
+    /// t = 2j / (r0 + √(r0² + 2·slope·j)), the root written so that it stays exact for a flat or nearly flat ramp
+    /// (j / r0 for inject). As many as the area under the rate, rounded down (<see cref="ScheduledRequests"/>). Empty
+    /// for a closed phase.
     /// </summary>
     public IEnumerable<TimeSpan> Arrivals(LoadPhase? previous)
     {
-        if (!IsOpen) yield break;
-        var (r0, r1, d) = (StartFrom(previous), Target, During.TotalSeconds);
-        var slope = (r1 - r0) / d;
-        for (long j = 0; ; j++)
-        {
-            double t;
-            if (Math.Abs(slope) < 1e-9) t = r0 > 0 ? j / r0 : double.PositiveInfinity;
-            else
-            {
-                var root = r0 * r0 + 2 * slope * j;
-                t = root < 0 ? double.PositiveInfinity : (-r0 + Math.Sqrt(root)) / slope;
-            }
-            if (!(t < d)) yield break;
-            yield return TimeSpan.FromSeconds(t);
-        }
+        var (r0, count) = (StartFrom(previous), ScheduledRequests(previous));
+        var slope = (Target - r0) / During.TotalSeconds;
+        for (long j = 0; j < count; j++)
+            yield return TimeSpan.FromSeconds(j == 0 ? 0 : 2 * j / (r0 + Math.Sqrt(Math.Max(0, r0 * r0 + 2 * slope * j))));
     }
 
-    /// <summary>The arrivals an open phase schedules (0 for a closed one): the area under its rate.</summary>
+    /// <summary>The area under an open phase's rate (0 for a closed one): the requests it plans, before rounding.</summary>
     public double PlannedRequests(LoadPhase? previous) => IsOpen ? (StartFrom(previous) + Target) / 2 * During.TotalSeconds : 0;
 
-    /// <summary>How many clients a closed phase wants at <paramref name="offset"/> from its start.</summary>
+    /// <summary>The arrivals an open phase sends: its planned requests rounded down, as rate × duration always was.</summary>
+    public long ScheduledRequests(LoadPhase? previous) => (long)Math.Floor(PlannedRequests(previous) + 1e-9);
+
+    /// <summary>How many clients a closed phase wants at <paramref name="offset"/> from its start: the ramp's value, rounded half up.</summary>
     public int ClientsAt(LoadPhase? previous, TimeSpan offset)
     {
         var from = StartFrom(previous);
         var share = Math.Clamp(offset / During, 0, 1);
-        return (int)Math.Round(from + (Target - from) * share);
+        return (int)Math.Floor(from + (Target - from) * share + 0.5);
+    }
+
+    /// <summary>
+    /// When client <paramref name="k"/> (from 0) of a closed phase sends, as offsets from the phase start: while the
+    /// ramp's value is at least k + ½ (so that <see cref="ClientsAt"/> clients are sending at any moment). A rising ramp
+    /// starts its later clients later; a falling one stops them earlier. Null when the client never sends.
+    /// </summary>
+    public (TimeSpan From, TimeSpan To)? ClientWindow(LoadPhase? previous, int k)
+    {
+        var (from, to, threshold) = (StartFrom(previous), Target, k + 0.5);
+        if (from < threshold && to < threshold) return null;
+        if (from >= threshold && to >= threshold) return (TimeSpan.Zero, During);
+        var crossing = During * ((threshold - from) / (to - from));
+        return to > from ? (crossing, During) : (TimeSpan.Zero, crossing);
     }
 }

@@ -29,14 +29,19 @@ public sealed class OrderSource(BusinessPlan business, int seed, int limit, stri
     private readonly Random _random = new(seed);
     private int _taken;
 
-    public int Taken => Volatile.Read(ref _taken);
+    /// <summary>Someone asked for an order after the last one was taken.</summary>
+    public bool RanOut { get; private set; }
 
     /// <summary>The next order, or null once <paramref name="limit"/> have been taken.</summary>
     public PlaceOrder? Next()
     {
         lock (_random)
         {
-            if (_taken >= limit) return null;
+            if (_taken >= limit)
+            {
+                RanOut = true;
+                return null;
+            }
             _taken++;
             return new PlaceOrder(
                 $"{idPrefix}ord-{_taken:D6}",

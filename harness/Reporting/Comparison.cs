@@ -59,6 +59,7 @@ public sealed record Comparison(string CurrentFolder, string BaselineFolder, IRe
         Differ("seed", baseline.Seed, current.Seed);
         Differ("rate", baseline.Settings.Rate, current.Settings.Rate);
         Differ("load seconds", baseline.Settings.LoadSeconds, current.Settings.LoadSeconds);
+        Differ("load phases", baseline.Settings.Phases ?? "one constant rate", current.Settings.Phases ?? "one constant rate");
         Differ("infrastructure", baseline.Infrastructure, current.Infrastructure);
         Differ("mutant", MutantOf(baseline), MutantOf(current));
 

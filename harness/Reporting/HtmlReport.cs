@@ -222,8 +222,8 @@ public static class HtmlReport
             <table><tr><th>requested</th><th>ok</th><th>failed</th><th>indeterminate</th><th>created</th><th>rejected</th><th>duplicates delivered</th><th>republished</th></tr>
             <tr><td>{c.Requested}</td><td>{c.Ok}</td><td>{c.Failed}</td><td>{c.Indeterminate}</td><td>{c.OrdersCreated}</td><td>{c.OrdersRejected}</td><td>{c.DuplicatesDelivered}</td><td>{c.Republished}</td></tr></table>
             <table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
-            {LatencyRow($"ok answers ({run.Throughput.OkPerSecond:0.#}/s)", run.Latency)}
-            {LatencyRow("every request, failed and indeterminate too", run.LatencyAllRequests)}
+            {LatencyRow($"ok answers ({run.Throughput.OkPerSecond:0.#}/s){OpenOnly(run)}", run.Latency)}
+            {LatencyRow("every request, failed and indeterminate too" + OpenOnly(run), run.LatencyAllRequests)}
             </table>
             {PhaseTable(run.Phases)}
             <table><tr><th>time to consistency p50</th><th>p99</th><th>max</th><th>drain</th></tr>
@@ -240,11 +240,12 @@ public static class HtmlReport
         html.Append("</p>\n");
     }
 
+    /// <summary>Said beside a run's latency when its load had closed phases, whose latencies are only in their own rows.</summary>
+    private static string OpenOnly(ImplementationRun run) =>
+        run.Phases?.Any(p => p.ClosedModel) == true ? "; latency of the open phases only" : "";
+
     /// <summary>"40/s for 20 s" for a constant rate (and a result.json from before phases), else the phases.</summary>
-    private static string LoadText(ScenarioSettings settings) =>
-        settings.Load is not { Length: > 0 } phases || (phases.StartsWith("inject ", StringComparison.Ordinal) && !phases.Contains("; then "))
-            ? $"{settings.Rate:0.#}/s for {settings.LoadSeconds:0.#} s"
-            : phases;
+    private static string LoadText(ScenarioSettings settings) => settings.Phases ?? $"{settings.Rate:0.#}/s for {settings.LoadSeconds:0.#} s";
 
     /// <summary>The load's phases, each on its own (empty for a load of one open phase). A closed phase's latencies are from each send.</summary>
     private static string PhaseTable(IReadOnlyList<PhaseFigures>? phases)

@@ -113,15 +113,15 @@ public static class RunIndex
     /// </summary>
     private static void AppendTrends(StringBuilder html, List<Entry> entries)
     {
-        // A trend compares like with like: the same scenario at the same rate and length, and no mutant's run (it
-        // exists to fail, and would read as a regression).
+        // A trend compares like with like: the same scenario at the same rate, length and phases, and no mutant's run
+        // (it exists to fail, and would read as a regression).
         var scenarios = entries.Where(e => e.Scenario is not null)
-            .GroupBy(e => (e.Scenario!.Scenario, e.Scenario.Settings.Rate, e.Scenario.Settings.LoadSeconds))
+            .GroupBy(e => (e.Scenario!.Scenario, e.Scenario.Settings.Rate, e.Scenario.Settings.LoadSeconds, e.Scenario.Settings.Phases))
             .Where(g => g.Count(e => e.Scenario!.Runs.Any(r => r.Mutant is null && r.Verdict is not (Verdict.NotApplicable or Verdict.Error))) >= 2)
             .OrderBy(g => g.Key.Scenario, StringComparer.Ordinal)
             .Select(g => new
             {
-                title = $"{g.Key.Scenario} · {F(g.Key.Rate, "0.#")}/s × {F(g.Key.LoadSeconds, "0.#")} s",
+                title = g.Key.Phases is { } phases ? $"{g.Key.Scenario} · {phases}" : $"{g.Key.Scenario} · {F(g.Key.Rate, "0.#")}/s × {F(g.Key.LoadSeconds, "0.#")} s",
                 series = g.SelectMany(e => e.Scenario!.Runs.Where(r => r.Mutant is null && r.Verdict is not (Verdict.NotApplicable or Verdict.Error))
                         .Select(r => (Run: r, At: e.StartedAt!.Value)))
                     .GroupBy(x => x.Run.Implementation)

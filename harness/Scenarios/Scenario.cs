@@ -63,14 +63,14 @@ public sealed record LoadPlan(IReadOnlyList<LoadPhase> Phases, TimeSpan RequestT
 
     public bool HasClosedPhase => Phases.Any(p => !p.IsOpen);
 
-    /// <summary>The requests the open phases schedule; a closed phase adds what its clients manage to send.</summary>
-    public double PlannedRequests => WithPrevious.Sum(p => p.Phase.PlannedRequests(p.Previous));
+    /// <summary>The requests the open phases send; a closed phase adds what its clients manage to send.</summary>
+    public long ScheduledRequests => WithPrevious.Sum(p => p.Phase.ScheduledRequests(p.Previous));
 
     /// <summary>
     /// The rate a report heads the run with: the constant one, or the open phases' requests over the whole load (0
     /// when every phase is closed); <see cref="Describe"/> says the phases.
     /// </summary>
-    public double NominalRate => ConstantRate ?? PlannedRequests / Duration.TotalSeconds;
+    public double NominalRate => ConstantRate ?? ScheduledRequests / Duration.TotalSeconds;
 
     /// <summary>The phases as a report says them: "inject 40/s for 20s", or several joined by "; then ".</summary>
     public string Describe() => string.Join("; then ", WithPrevious.Select(p => p.Phase.Describe(p.Previous)));

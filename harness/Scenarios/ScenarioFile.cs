@@ -184,6 +184,9 @@ public static class ScenarioFile
     /// <summary>The most phases a load may have: each is a line of its report.</summary>
     public const int MaxPhases = 100;
 
+    /// <summary>The longest load: a day, far past any nightly run.</summary>
+    public static readonly TimeSpan MaxLoad = TimeSpan.FromHours(24);
+
     /// <summary>
     /// Null when the load is sane and every fault falls inside it; otherwise what is wrong. A fault planned after the
     /// load would hit an idle system and prove nothing, so it is refused — also when <c>--duration</c> shortens the load.
@@ -191,15 +194,23 @@ public static class ScenarioFile
     public static string? CheckTimes(Scenario scenario)
     {
         var load = scenario.Load;
-        if (load.PlannedRequests > MaxRequests)
+        if (load.ScheduledRequests > MaxRequests)
             return $"the load asks for more than {MaxRequests:N0} requests";
-        var anyClient = load.WithPrevious.Any(p => !p.Phase.IsOpen && (p.Phase.Target > 0 || p.Phase.StartFrom(p.Previous) > 0));
-        if (load.PlannedRequests < 1 && !anyClient)
-            return $"the load offers less than one request; the run would check nothing";
         if (load.Phases.Count > MaxPhases)
             return $"the load has {load.Phases.Count} phases; at most {MaxPhases}";
-        if (scenario.Thresholds.HasLatencyBound && !load.Phases.Any(p => p.IsOpen))
-            return "a latency threshold needs an open-model phase (inject or ramping-inject): a closed model's latencies hide its stalls, so they are reported per phase only";
+        if (load.Duration > MaxLoad)
+            return $"the load lasts {load.Duration.TotalHours:0.#} h; at most {MaxLoad.TotalHours:0} h";
+        // A phase that sends nothing would be a row of zeros, and a run of only such phases would check nothing.
+        foreach (var ((phase, previous), i) in load.WithPrevious.Select((p, i) => (p, i)))
+        {
+            var where = load.Phases.Count == 1 && phase is LoadPhase.Inject ? "the load" : $"load.phases[{i}] ({phase.Describe(previous)})";
+            if (phase.During < LoadPhase.MinDuring)
+                return $"{where} lasts {phase.During.TotalMilliseconds:0.###} ms; a phase lasts at least {LoadPhase.MinDuring.TotalMilliseconds:0} ms";
+            if (phase.IsOpen ? phase.ScheduledRequests(previous) < 1 : phase.ClientWindow(previous, 0) is null)
+                return $"{where} {(phase.IsOpen ? "offers less than one request" : "has no client")}; the run would check nothing there";
+        }
+        if (scenario.Thresholds.HasLatencyBound && !load.WithPrevious.Any(p => p.Phase.ScheduledRequests(p.Previous) > 0))
+            return "a latency threshold needs an open-model phase that sends (inject or ramping-inject): a closed model's latencies hide its stalls, so they are reported per phase only";
         var late = scenario.Faults.SelectMany(f => f.At.Select(at => (Fault: f, At: at))).FirstOrDefault(p => p.At >= scenario.Load.Duration);
         if (late.Fault is not null)
             return $"the {Words.Of(late.Fault.Kind)} of {late.Fault.Target} at {late.At.TotalSeconds:0.###}s comes after the load ends at {scenario.Load.Duration.TotalSeconds:0.###}s; a fault must fall inside the load";

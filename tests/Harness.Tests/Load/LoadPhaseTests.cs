@@ -42,7 +42,26 @@ public sealed class LoadPhaseTests
         var down = new LoadPhase.RampingInject(0, S(2)).Arrivals(new LoadPhase.Inject(20, S(1))).Select(t => t.TotalSeconds).ToList();
         Assert.Equal(20, down.Count);
         Assert.True(down[^1] - down[^2] > down[1] - down[0], "arrivals thin out as the rate falls");
-        Assert.All(down, t => Assert.InRange(t, 0, 2));
+    }
+
+    [Theory]
+    // As many arrivals as the area under the rate, rounded down, as rate × duration always was: exact areas whose
+    // last root falls a rounding error short of the phase's end, and areas with a fraction.
+    [InlineData(18, 0, 7, 63)]
+    [InlineData(8, 1, 10, 45)]
+    [InlineData(15, 33, 7, 168)]
+    [InlineData(7.5, 7.5, 3, 22)]
+    [InlineData(0, 7, 3, 10)]
+    [InlineData(1e-7, 20, 2, 20)]
+    public void An_open_phase_sends_the_area_under_its_rate_rounded_down(double from, double to, double seconds, int expected)
+    {
+        var previous = new LoadPhase.Inject(from, S(1));
+        var phase = from == to ? (LoadPhase)new LoadPhase.Inject(to, S(seconds)) : new LoadPhase.RampingInject(to, S(seconds));
+        var arrivals = phase.Arrivals(previous).ToList();
+        Assert.Equal(expected, arrivals.Count);
+        Assert.Equal(expected, phase.ScheduledRequests(previous));
+        Assert.All(arrivals.Zip(arrivals.Skip(1)), pair => Assert.True(pair.Second > pair.First, "arrivals in order"));
+        Assert.True(arrivals[^1] < S(seconds));
     }
 
     [Fact]
@@ -57,6 +76,18 @@ public sealed class LoadPhaseTests
         var fromFour = new LoadPhase.KeepConstant(4, S(3));
         Assert.Equal(7, ramp.ClientsAt(fromFour, S(5)));
         Assert.Equal(4, fromFour.ClientsAt(null, S(1)));
+
+        // Each client's window agrees with the count: a rising ramp starts client k when the ramp reaches k + ½.
+        Assert.Equal((S(0.5), S(10)), ramp.ClientWindow(null, 0)!.Value);
+        Assert.Equal((S(9.5), S(10)), ramp.ClientWindow(null, 9)!.Value);
+        Assert.False(ramp.ClientWindow(null, 10).HasValue);
+        var down = new LoadPhase.RampingConstant(0, S(8));
+        Assert.Equal((S(0), S(7)), down.ClientWindow(fromFour, 0)!.Value); // 4 → 0 over 8 s: client 0 stops at ½
+        Assert.Equal((S(0), S(1)), down.ClientWindow(fromFour, 3)!.Value);
+        Assert.Equal((S(0), S(3)), fromFour.ClientWindow(null, 3)!.Value);
+        Assert.False(fromFour.ClientWindow(null, 4).HasValue);
+        foreach (var at in new[] { 0.7, 2.2, 4.9, 7.6 })
+            Assert.Equal(down.ClientsAt(fromFour, S(at)), Enumerable.Range(0, 4).Count(k => down.ClientWindow(fromFour, k) is { } w && w.From <= S(at) && S(at) < w.To));
     }
 
     [Fact]

@@ -230,7 +230,7 @@ public sealed class CatalogueScenarioTests(ServersFixture servers, ITestOutputHe
         {
             Phases = [new LoadPhase.Inject(Math.Min(rate, 30), Load)], MinCreatedShare = scenario.Load.MinCreatedShare * SmokeFloorScale,
         };
-        var demand = load.PlannedRequests / scenario.Load.PlannedRequests;
+        var demand = (double)load.ScheduledRequests / scenario.Load.ScheduledRequests;
         return scenario with
         {
             Load = load,

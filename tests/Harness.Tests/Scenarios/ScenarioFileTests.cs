@@ -1,3 +1,4 @@
+using Dtx.Harness.Engine;
 using Dtx.Harness.Load;
 using Dtx.Harness.Scenarios;
 using Xunit;
@@ -58,7 +59,7 @@ public sealed class ScenarioFileTests
         Assert.Equal(S(3), scenario.Load.RequestTimeout);
         Assert.Null(scenario.Load.ConstantRate);
         Assert.True(scenario.Load.HasClosedPhase);
-        Assert.Equal(100 + 400, scenario.Load.PlannedRequests); // 20/s × 5 s, then 20 → 60/s over 10 s
+        Assert.Equal(100 + 400, scenario.Load.ScheduledRequests); // 20/s × 5 s, then 20 → 60/s over 10 s
         Assert.Equal("inject 20/s for 5s; then ramping-inject 20 → 60/s for 10s; then keep-constant 8 clients for 5s; then ramping-constant 8 → 2 clients for 4s",
             scenario.Load.Describe());
 
@@ -68,6 +69,33 @@ public sealed class ScenarioFileTests
     }
 
     private static TimeSpan S(double seconds) => TimeSpan.FromSeconds(seconds);
+
+    [Fact]
+    public void Duration_stretches_a_load_of_phases_and_its_faults_must_still_fall_inside_it()
+    {
+        var scenario = ScenarioFile.Parse("""
+            name: phased
+            load:
+              phases:
+                - { inject: 20, during: 4s }
+                - { keep-constant: 3, during: 6s }
+            faults:
+              - { kind: pause, target: participant, at: [8s], duration: 1s }
+            thresholds: { okPerSecond: 5 }
+            """, "f.yaml");
+        RunOptions With(double? rate, double? seconds) =>
+            new([], Seed: 1, rate, seconds is { } s ? S(s) : null, "/tmp", null, null, KeepDatabases: false);
+
+        Assert.Null(ScenarioRunner.Problem(scenario, With(null, null)));
+        Assert.Null(ScenarioRunner.Problem(scenario, With(null, 20)));
+        Assert.Contains("phased with these options: the pause of participant at 8s comes after the load ends at 5s", ScenarioRunner.Problem(scenario, With(null, 5)));
+        // Shrunk to a tenth, the open phase would last 40 ms.
+        Assert.Contains("load.phases[0] (inject 20/s for 0.04s) lasts 40 ms; a phase lasts at least 100 ms",
+            ScenarioRunner.Problem(scenario with { Faults = [] }, With(null, 0.1)));
+        Assert.Contains("--rate sets a constant rate", ScenarioRunner.Problem(scenario, With(10, null)));
+        // A bound on ok/s cannot be checked against what closed clients will send: it is left to the run.
+        Assert.Null(ScenarioFile.CheckTimes(scenario with { Thresholds = new Thresholds(MinOkPerSecond: 500) }));
+    }
 
     [Fact]
     public void Chaos_draws_the_same_faults_for_the_same_seed_and_others_for_another()
@@ -146,10 +174,13 @@ public sealed class ScenarioFileTests
     [InlineData("name: x\nload: { phases: [ { inject: 5 } ] }", "load.phases[0].during is required")]
     [InlineData("name: x\nload: { phases: [ { inject: 0, during: 2s } ] }", "load.phases[0].inject must be a positive number")]
     [InlineData("name: x\nload: { phases: [ { ramping-inject: -3, during: 2s } ] }", "load.phases[0].ramping-inject must be zero or a positive number")]
-    [InlineData("name: x\nload: { phases: [ { keep-constant: 2.5, during: 2s } ] }", "load.phases[0].keep-constant must be a whole number from 1 to 10,000")]
-    [InlineData("name: x\nload: { phases: [ { ramping-constant: 20000, during: 2s } ] }", "load.phases[0].ramping-constant must be a whole number from 0 to 10,000")]
+    [InlineData("name: x\nload: { phases: [ { keep-constant: 2.5, during: 2s } ] }", "load.phases[0].keep-constant must be a whole number from 1 to 500")]
+    [InlineData("name: x\nload: { phases: [ { ramping-constant: 20000, during: 2s } ] }", "load.phases[0].ramping-constant must be a whole number from 0 to 500")]
     [InlineData("name: x\nload: { phases: [ { inject: 5, during: 2s, rate: 3 } ] }", "load.phases[0].rate is not a field here; allowed: inject, ramping-inject, keep-constant, ramping-constant, during")]
-    [InlineData("name: x\nload: { phases: [ { ramping-constant: 0, during: 2s } ] }", "the load offers less than one request")]
+    [InlineData("name: x\nload: { phases: [ { ramping-constant: 0, during: 2s } ] }", "load.phases[0] (ramping-constant 0 → 0 clients for 2s) has no client; the run would check nothing there")]
+    [InlineData("name: x\nload: { phases: [ { keep-constant: 2, during: 2s }, { ramping-inject: 0.5, during: 3s } ] }", "load.phases[1] (ramping-inject 0 → 0.5/s for 3s) offers less than one request")]
+    [InlineData("name: x\nload: { phases: [ { inject: 50, during: 2s }, { keep-constant: 2, during: 50ms } ] }", "load.phases[1] (keep-constant 2 clients for 0.05s) lasts 50 ms; a phase lasts at least 100 ms")]
+    [InlineData("name: x\nload: { phases: [ { keep-constant: 2, during: 1000m }, { keep-constant: 3, during: 500m } ] }", "the load lasts 25 h; at most 24 h")]
     [InlineData("name: x\nload: { phases: [ { keep-constant: 4, during: 5s } ] }\nthresholds: { latencyP99: 1s }", "a latency threshold needs an open-model phase")]
     [InlineData("name: x\nload: { phases: [ { inject: 5, during: 5s }, { keep-constant: 4, during: 5s } ] }\nfaults: [ { kind: pause, target: participant, at: [10s], duration: 1s } ]", "comes after the load ends at 10s")]
     [InlineData("name: x\nload: { phases: notalist }", "load.phases must be a list")]
