@@ -88,7 +88,7 @@ public static class BenchReport
         {
             html.Append($"<h3>{E(run.Implementation)}</h3>\n<table><tr><th>offered /s</th><th>ok /s</th><th>producer p99</th><th>end-to-end p99</th><th>sustained</th></tr>\n");
             foreach (var step in run.Search)
-                html.Append($"<tr{(step.Sustained ? "" : " class=\"no\"")}><td>{F(step.Rate, "0.#")}</td><td>{F(step.OkPerSecond, "0.#")}</td><td>{F(step.ProducerP99Ms, "0")} ms</td><td>{F(step.EndToEndP99Ms, "0")} ms</td><td>{E(step.Why)}</td></tr>\n");
+                html.Append($"<tr{(step.Sustained ? "" : " class=\"no\"")}><td>{F(step.Rate, "0.#")}{(step.Attempt > 1 ? " (again)" : "")}</td><td>{F(step.OkPerSecond, "0.#")}</td><td>{F(step.ProducerP99Ms, "0")} ms</td><td>{F(step.EndToEndP99Ms, "0")} ms</td><td>{E(step.Why)}</td></tr>\n");
             html.Append("</table>\n");
         }
         html.Append("<p>Machine-readable: <a href=\"result.json\">result.json</a>.</p></body></html>\n");

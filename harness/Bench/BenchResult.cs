@@ -45,8 +45,8 @@ public sealed record BenchRun(
 /// </summary>
 public sealed record ClosedModelFigures(int Clients, RateFigures Figures);
 
-/// <summary>One step of the search: the rate offered, whether it was sustained, and if not, why.</summary>
-public sealed record BenchStep(double Rate, bool Sustained, string Why, double OkPerSecond, double ProducerP99Ms, double EndToEndP99Ms);
+/// <summary>One step of the search: the rate offered, whether it was sustained, and if not, why; <c>Attempt</c> 2 is a failed rate offered once more.</summary>
+public sealed record BenchStep(double Rate, bool Sustained, string Why, double OkPerSecond, double ProducerP99Ms, double EndToEndP99Ms, int Attempt = 1);
 
 /// <summary>
 /// The figures of one measured step. Producer latency: the client's request, from its scheduled start to the answer.

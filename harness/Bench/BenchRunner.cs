@@ -32,6 +32,9 @@ public sealed record BenchOptions(
     /// <summary>Bisection steps after the first rate that was not sustained.</summary>
     public const int Refinements = 2;
 
+    /// <summary>How often a rate is offered before it counts as not sustained: a single stall can fail a short step.</summary>
+    public const int AttemptsPerRate = 2;
+
     /// <summary>A step fails when more of its requests than this did not succeed.</summary>
     public const double MaxErrorShare = 0.01;
 }
@@ -40,8 +43,8 @@ public sealed record BenchOptions(
 /// Finds how fast each implementation goes, and what an order costs it, on the same servers as the ceilings:
 /// <list type="number">
 /// <item>the ceilings: the initiator's local transaction as raw SQL, and a confirmed publish, with nothing of ours;</item>
-/// <item>per implementation, an open-model load raised step by step (doubling, then bisecting) until a step is not
-///   sustained: more than 1 % of requests failed, an acknowledged order had not reached the participant soon after the
+/// <item>per implementation, an open-model load raised step by step (doubling, then bisecting) until a rate is not
+///   sustained twice in a row: more than 1 % of requests failed, an acknowledged order had not reached the participant soon after the
 ///   load ended, or the p99 end-to-end latency (request to the participant's commit) passed the bound;</item>
 /// <item>at the highest sustained rate and at half of it, a longer step, and over the half-rate one the cost per order;</item>
 /// <item>with <c>--clients</c>, a closed model of so many clients (keep-constant) for as long: the orders/s it carries,
@@ -143,13 +146,21 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
             return (why, figures);
         }
 
+        // A rate that fails is offered once more before the search takes it as the limit: one stall of half a second
+        // (a checkpoint, a collection) put the p99 of an 8 s step at 200/s over the bound while 700/s held in the run
+        // before, and ended the search at 175/s.
         async Task<bool> TryAsync(double rate)
         {
-            var (why, figures) = await OfferAsync(rate, options.Step);
-            steps.Add(new BenchStep(Math.Round(rate, 1), why is null, why ?? "sustained", Math.Round(figures.Rate.OrdersPerSecond, 1),
-                figures.Rate.ProducerP99Ms, figures.Rate.EndToEndP99Ms));
-            sayHere($"{rate,7:0.#}/s: {(why is null ? "sustained" : "NOT sustained: " + why)} (ok {figures.Rate.OrdersPerSecond:0.#}/s, producer p99 {figures.Rate.ProducerP99Ms:0} ms, end to end p99 {figures.Rate.EndToEndP99Ms:0} ms)");
-            return why is null;
+            for (var attempt = 1; attempt <= BenchOptions.AttemptsPerRate; attempt++)
+            {
+                var (why, figures) = await OfferAsync(rate, options.Step);
+                steps.Add(new BenchStep(Math.Round(rate, 1), why is null, why ?? "sustained", Math.Round(figures.Rate.OrdersPerSecond, 1),
+                    figures.Rate.ProducerP99Ms, figures.Rate.EndToEndP99Ms, attempt));
+                var again = why is not null && attempt < BenchOptions.AttemptsPerRate ? "; offering it once more" : "";
+                sayHere($"{rate,7:0.#}/s: {(why is null ? "sustained" : "NOT sustained: " + why + again)} (ok {figures.Rate.OrdersPerSecond:0.#}/s, producer p99 {figures.Rate.ProducerP99Ms:0} ms, end to end p99 {figures.Rate.EndToEndP99Ms:0} ms)");
+                if (why is null) return true;
+            }
+            return false;
         }
 
         double good = 0, rateTried = options.StartRate;

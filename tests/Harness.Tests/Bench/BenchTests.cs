@@ -81,7 +81,9 @@ public sealed class BenchTests(ServersFixture servers, ITestOutputHelper output)
         var run = Assert.Single(result.Runs);
         Assert.Equal(0, run.MaxSustainedOrdersPerSecond);
         Assert.Contains("not even 20 orders/s", run.Error);
-        Assert.Equal([20.0, 10.0, 5.0], run.Search.Select(s => s.Rate));
+        // Each failed rate is offered twice before the search goes below it.
+        Assert.Equal([20.0, 20, 10, 10, 5, 5], run.Search.Select(s => s.Rate));
+        Assert.Equal([1, 2, 1, 2, 1, 2], run.Search.Select(s => s.Attempt));
         Assert.All(run.Search, step =>
         {
             Assert.False(step.Sustained);
