@@ -40,6 +40,28 @@ public class HistoryTests
         Assert.Equal(4, completions[2].Index); // the synthesised completion points at its invoke
     }
 
+    [Fact]
+    public void Invokes_open_together_for_one_client_and_order_are_answered_first_in_first_out()
+    {
+        // No client of ours does this, but a hand-made history may: three invokes of o1 by process 0, two answers.
+        var history = new History(
+        [
+            Event(0, 0, OpType.Invoke, "o1"),
+            Event(1, 0, OpType.Invoke, "o1"),
+            Event(2, 0, OpType.Invoke, "o1"),
+            Event(3, 0, OpType.Ok, "o1"),
+            Event(4, 0, OpType.Fail, "o1"),
+            Event(5, 1, OpType.Invoke, "o2"),
+        ]);
+
+        var completions = history.Completions();
+
+        Assert.Equal([(3L, OpType.Ok), (4L, OpType.Fail), (2L, OpType.Info), (5L, OpType.Info)], completions.Select(c => (c.Index, c.Type)));
+        var orders = history.ClientOrders();
+        Assert.Equal(["o1", "o2"], orders.Select(o => o.OrderId));
+        Assert.Equal((OpType.Ok, true, 3), (orders[0].Outcome, orders[0].FailedAfterOk, orders[0].Attempts));
+    }
+
     [Theory]
     [InlineData(new[] { OpType.Fail, OpType.Info }, OpType.Info)]
     [InlineData(new[] { OpType.Info, OpType.Ok }, OpType.Ok)]
