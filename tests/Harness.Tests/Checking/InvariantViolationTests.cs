@@ -157,6 +157,24 @@ public class InvariantViolationTests
     }
 
     [Fact]
+    public void A_rejection_not_yet_applied_is_left_to_converged_not_counted_as_a_wrong_compensation()
+    {
+        // The participant refused the order; its reply was still on the way when the drain ended.
+        var result = WithOneGoodOrder().Ok(Victim).Rejected(Victim)
+            .AtInitiator("o-victim", i => i with { Status = InitiatorStatus.Pending, ResolvedAt = null, Restocks = 0 })
+            .ShiftFinalStock(RunBuilder.SkuB, -3)
+            .Check();
+
+        result.OnlyFails(Converged);
+        result.Violated(Converged, 1, "o-victim");
+        // Restocked while still pending is wrong whatever the drain: the ledger moved without the status.
+        var restockedPending = WithOneGoodOrder().Ok(Victim).Rejected(Victim)
+            .AtInitiator("o-victim", i => i with { Status = InitiatorStatus.Pending, ResolvedAt = null, Restocks = 1 })
+            .Check();
+        Assert.Contains(restockedPending.Invariants, r => r.Name == CompensatedExactlyOnce && r.Violations == 1);
+    }
+
+    [Fact]
     public void Compensating_a_created_order_is_a_violation()
     {
         var result = WithOneGoodOrder()
