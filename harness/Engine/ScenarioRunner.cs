@@ -213,8 +213,9 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             await nemesisTask;
             if (stats.OrdersRanOut)
                 sayHere($"the load stopped early: it had sent {ScenarioFile.MaxRequests:N0} orders, the most one run may send");
-            if (stats.Phases.Count > 1 || scenario.Load.HasClosedPhase)
-                foreach (var phase in stats.Phases.Select(PhaseFigures.Of)) sayHere(PhaseLine(phase));
+            // A load of one open phase is the run's own figures; any other is reported phase by phase.
+            IReadOnlyList<PhaseFigures>? phases = stats.Phases.Count > 1 || scenario.Load.HasClosedPhase ? [.. stats.Phases.Select(PhaseFigures.Of)] : null;
+            foreach (var phase in phases ?? []) sayHere(PhaseLine(phase));
 
             await nemesis.HealAsync(ct);
             var (drained, drainSeconds) = await DrainAsync(implementation, target, scenario.DrainDeadline, ct, HopelessAfter(implementation, scenario), progressHere);
@@ -273,7 +274,7 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
                 Timeline: Timeline.Of(recorded, check.TimeToConsistencyMs) with { Samples = samples },
                 Traces: check.Valid ? null : await TracesAsync(check, recorded, truth, faults, implementation, target, logDir, ct),
                 Cost: cost,
-                Phases: stats.Phases.Count > 1 || scenario.Load.HasClosedPhase ? [.. stats.Phases.Select(PhaseFigures.Of)] : null);
+                Phases: phases);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {

@@ -55,12 +55,13 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
         })
         { BaseAddress = initiator, Timeout = Timeout.InfiniteTimeSpan };
 
-        var tallies = plan.Phases.Select(_ => new Tally()).ToList();
+        var tallies = new List<Tally>();
         var started = clock.Elapsed;
         var phaseStart = started;
-        foreach (var ((phase, previous), index) in plan.WithPrevious.Select((p, i) => (p, i)))
+        foreach (var (phase, previous) in plan.WithPrevious)
         {
-            var tally = tallies[index];
+            var tally = new Tally(phase, phase.Describe(previous), (phaseStart - started).TotalSeconds);
+            tallies.Add(tally);
             var phaseEnd = phaseStart + phase.During;
             if (phase.IsOpen)
             {
@@ -105,8 +106,7 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
         await _allFinished.Task;
         if (_failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(_failure);
 
-        var phases = plan.WithPrevious.Select((p, i) => tallies[i].Stats(p.Phase, p.Phase.Describe(p.Previous),
-            (plan.Phases.Take(i).Aggregate(TimeSpan.Zero, (sum, q) => sum + q.During)).TotalSeconds)).ToList();
+        var phases = tallies.Select(t => t.Stats()).ToList();
         var open = phases.Where(p => p.Phase.IsOpen).ToList();
         return new LoadStats(phases.Sum(p => p.Requested), [.. open.SelectMany(p => p.OkLatenciesMs)], [.. open.SelectMany(p => p.AllLatenciesMs)],
             (clock.Elapsed - started).TotalSeconds, _retried, _retriedAlreadyPlaced)
@@ -183,8 +183,8 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
         return type;
     }
 
-    /// <summary>A phase's requests as they end.</summary>
-    private sealed class Tally
+    /// <summary>A phase's requests as they end; <paramref name="fromSeconds"/> is where the phase starts in the load.</summary>
+    private sealed class Tally(LoadPhase phase, string shape, double fromSeconds)
     {
         private readonly List<double> _ok = [], _all = [];
         private int _failed, _indeterminate;
@@ -200,7 +200,7 @@ public sealed class LoadGenerator(LoadPlan plan, OrderSource orders, Uri initiat
             }
         }
 
-        public PhaseStats Stats(LoadPhase phase, string shape, double fromSeconds)
+        public PhaseStats Stats()
         {
             lock (_all)
                 return new PhaseStats(phase, shape, fromSeconds, fromSeconds + phase.During.TotalSeconds, _all.Count, _ok.Count, _failed, _indeterminate, [.. _ok], [.. _all]);

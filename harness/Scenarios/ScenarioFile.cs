@@ -209,7 +209,8 @@ public static class ScenarioFile
             if (phase.IsOpen ? phase.ScheduledRequests(previous) < 1 : phase.ClientWindow(previous, 0) is null)
                 return $"{where} {(phase.IsOpen ? "offers less than one request" : "has no client")}; the run would check nothing there";
         }
-        if (scenario.Thresholds.HasLatencyBound && !load.WithPrevious.Any(p => p.Phase.ScheduledRequests(p.Previous) > 0))
+        // Every open phase sends (above), so a load with one has requests to measure.
+        if (scenario.Thresholds.HasLatencyBound && !load.Phases.Any(p => p.IsOpen))
             return "a latency threshold needs an open-model phase that sends (inject or ramping-inject): a closed model's latencies hide its stalls, so they are reported per phase only";
         var late = scenario.Faults.SelectMany(f => f.At.Select(at => (Fault: f, At: at))).FirstOrDefault(p => p.At >= scenario.Load.Duration);
         if (late.Fault is not null)
