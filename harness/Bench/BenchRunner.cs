@@ -325,7 +325,9 @@ public sealed class BenchRunner(BenchOptions options, Action<string> say)
         double? PerMaybe(long? b, long? a, long? i) => b is { } x && a is { } y && i is { } z ? Per(x, y, z) : null;
         var cpu = after.Processes
             .Where(p => p.Value is not null && before.Processes.GetValueOrDefault(p.Key) is not null && idle.Processes.GetValueOrDefault(p.Key) is not null)
-            .ToDictionary(p => p.Key, p => Math.Round(Per(before.Processes[p.Key]!.CpuSeconds, p.Value!.CpuSeconds, idle.Processes[p.Key]!.CpuSeconds) * 1000, 3));
+            // Scaled before rounding: per order it is under a millisecond, which Per's three places rounded to 0 or 1 ms.
+            .ToDictionary(p => p.Key, p => orders == 0 ? 0
+                : Math.Round(Net(before.Processes[p.Key]!.CpuSeconds, p.Value!.CpuSeconds, idle.Processes[p.Key]!.CpuSeconds) / orders * 1000, 3));
         var memory = after.Processes.Where(p => p.Value is not null)
             .ToDictionary(p => p.Key, p => Math.Round(p.Key is "postgres" or "rabbitmq" ? p.Value!.RssMiB : p.Value!.PeakRssMiB, 1));
         return new CostPerOrder(

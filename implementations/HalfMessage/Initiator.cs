@@ -97,10 +97,12 @@ public sealed class Initiator : IServiceRole
         await using (var connection = await db.OpenConnectionAsync(ct))
         await using (var tx = await connection.BeginTransactionAsync(ct))
         {
+            // The transaction id's row and the deduction in one round trip; the row is taken or found fenced within
+            // this transaction either way, before anything commits.
+            (deduction, var took) = await Inventory.DeductAsync(connection, tx, order, TransactionLog.BeginCommand(txId, order.OrderId), ct);
             // The fence: a check-back that found nothing answered rollback, so this transaction must not commit.
-            if (!await TransactionLog.BeginAsync(connection, tx, txId, order.OrderId, ct) && !_ignoreFence)
+            if (took is null && !_ignoreFence)
                 return Results.Conflict(new { error = "the transaction was rolled back by check-back before it could commit" });
-            deduction = await Inventory.DeductAsync(connection, tx, order, ct);
             if (deduction == Inventory.Deduction.Deducted)
             {
                 await failpoints.HitAsync(BeforeCommit, ct);

@@ -23,19 +23,30 @@ public static class TransactionLog
     public enum Answer { Commit, Rollback }
 
     /// <summary>
-    /// The first statement of the local transaction. It takes the transaction id before the business work, so that
-    /// a check-back arriving meanwhile waits on this row instead of deciding. Returns false when a check-back has
+    /// Takes the transaction id inside the local transaction (the initiator sends it in one batch with its
+    /// deduction): a check-back arriving before that transaction ends waits on this uncommitted row instead of deciding. Returns false when a check-back has
     /// already fenced the id: the local transaction must then abort, its half message is being rolled back.
     /// </summary>
     public static async Task<bool> BeginAsync(NpgsqlConnection db, NpgsqlTransaction tx, string txId, string orderId, CancellationToken ct)
     {
-        await using var insert = new NpgsqlCommand("""
+        await using var batch = new NpgsqlBatch(db, tx) { BatchCommands = { BeginCommand(txId, orderId) } };
+        return await batch.ExecuteScalarAsync(ct) is not null;
+    }
+
+    /// <summary>
+    /// <see cref="BeginAsync"/> as a command for the caller's batch (the initiator sends it with its deduction, in one
+    /// round trip): it returns the transaction id when it took it, and no row when a check-back has fenced it.
+    /// </summary>
+    public static NpgsqlBatchCommand BeginCommand(string txId, string orderId)
+    {
+        var insert = new NpgsqlBatchCommand("""
             INSERT INTO tx_log (tx_id, order_id, state) VALUES (@tx_id, @order_id, 'committed')
             ON CONFLICT (tx_id) DO NOTHING
-            """, db, tx);
+            RETURNING tx_id
+            """);
         insert.Parameters.AddWithValue("tx_id", txId);
         insert.Parameters.AddWithValue("order_id", orderId);
-        return await insert.ExecuteNonQueryAsync(ct) == 1;
+        return insert;
     }
 
     /// <summary>Records, inside the local transaction, that it decided against its half message (e.g. a duplicate delivery).</summary>

@@ -73,7 +73,12 @@ public sealed class Initiator : IServiceRole
 
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(ct);
-        switch (await Inventory.DeductAsync(connection, tx, order, ct))
+        // The message row in the SAME transaction as the deduction: both commit, or neither does. One round trip for
+        // the order, the deduction and the message.
+        var message = _outboxAfterCommit ? null
+            : Outbox.EnqueueCommand(MessageIds.ForOrder(order.OrderId), queues.Orders, Json.Serialize(order), awaitReply: true);
+        var (deduction, returnedId) = await Inventory.DeductAsync(connection, tx, order, message, ct);
+        switch (deduction)
         {
             case Inventory.Deduction.AlreadyPlaced:
                 return Results.Ok(new { orderId = order.OrderId, status = "already-placed" });
@@ -82,9 +87,9 @@ public sealed class Initiator : IServiceRole
             case Inventory.Deduction.UnknownSku:
                 return Results.UnprocessableEntity(new { error = $"unknown sku {order.Sku}" });
         }
-        // The message row in the SAME transaction as the deduction: both commit, or neither does.
-        var outboxId = _outboxAfterCommit ? 0 : await Outbox.EnqueueAsync(connection, tx, MessageIds.ForOrder(order.OrderId), queues.Orders,
-            Json.Serialize(order), awaitReply: true, ct);
+        // A new order whose message id is taken would commit its deduction without a message: refused, rolled back.
+        var outboxId = _outboxAfterCommit ? 0
+            : returnedId as long? ?? throw new InvalidOperationException($"order {order.OrderId}: its message id is already in the outbox");
         await failpoints.HitAsync(BeforeCommit, ct);
         await tx.CommitAsync(ct);
         await failpoints.HitAsync(AfterCommit, ct);

@@ -38,15 +38,27 @@ public static class Outbox
     /// <summary>Adds a message in the caller's transaction and returns its row id, for the relay's hand-off.</summary>
     public static async Task<long> EnqueueAsync(NpgsqlConnection db, NpgsqlTransaction tx, Guid messageId, string queue, byte[] body, bool awaitReply, CancellationToken ct)
     {
-        await using var insert = new NpgsqlCommand("""
+        await using var batch = new NpgsqlBatch(db, tx) { BatchCommands = { EnqueueCommand(messageId, queue, body, awaitReply) } };
+        return await batch.ExecuteScalarAsync(ct) as long? ?? throw new InvalidOperationException($"message {messageId} is already in the outbox");
+    }
+
+    /// <summary>
+    /// <see cref="EnqueueAsync"/> as a command for the caller's batch (the initiator sends it with the deduction, in one
+    /// round trip); it returns the row id. A message id already there inserts nothing and returns no row instead of
+    /// failing the batch: the batch then belongs to a repeated order, which the caller rolls back.
+    /// </summary>
+    public static NpgsqlBatchCommand EnqueueCommand(Guid messageId, string queue, byte[] body, bool awaitReply)
+    {
+        var insert = new NpgsqlBatchCommand("""
             INSERT INTO outbox (message_id, queue, body, await_reply) VALUES (@message_id, @queue, @body, @await_reply)
+            ON CONFLICT (message_id) DO NOTHING
             RETURNING id
-            """, db, tx);
+            """);
         insert.Parameters.AddWithValue("message_id", messageId);
         insert.Parameters.AddWithValue("queue", queue);
         insert.Parameters.AddWithValue("body", NpgsqlDbType.Jsonb, System.Text.Encoding.UTF8.GetString(body));
         insert.Parameters.AddWithValue("await_reply", awaitReply);
-        return (long)(await insert.ExecuteScalarAsync(ct))!;
+        return insert;
     }
 
     /// <summary><see cref="EnqueueAsync"/> for several messages, in one statement; returns their row ids, in the messages' order.</summary>

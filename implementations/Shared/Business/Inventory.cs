@@ -42,35 +42,56 @@ public static class Inventory
     /// <summary>
     /// Records the order and deducts its stock, in the caller's transaction. A repeated order id is reported as
     /// <see cref="Deduction.AlreadyPlaced"/> and changes nothing, which is what makes a client's retry safe.
-    /// On <see cref="Deduction.OutOfStock"/> the caller must roll back: the order row was already inserted.
+    /// On anything but <see cref="Deduction.Deducted"/> the caller must roll back: the order row may have been inserted.
     /// </summary>
     public static async Task<Deduction> DeductAsync(NpgsqlConnection db, NpgsqlTransaction tx, PlaceOrder order, CancellationToken ct)
+        => (await DeductAsync(db, tx, order, alongside: null, ct)).Deduction;
+
+    /// <summary>
+    /// <see cref="DeductAsync(NpgsqlConnection, NpgsqlTransaction, PlaceOrder, CancellationToken)"/> with the caller's
+    /// protocol row (an outbox message) in the same round trip: the order's insert, the deduction and
+    /// <paramref name="alongside"/> go to PostgreSQL as one batch. The request's transaction then costs two round
+    /// trips with its commit instead of four, and the hot stock row stays locked for a round trip instead of three
+    /// (with 64 skus at 1,000 orders/s, requests queued on those locks). <paramref name="alongside"/> runs whatever
+    /// the deduction found, so it must not fail on a repeated order (ON CONFLICT DO NOTHING), and the caller rolls back
+    /// on anything but <see cref="Deduction.Deducted"/>. Returns the first value <paramref name="alongside"/> returned.
+    /// </summary>
+    public static async Task<(Deduction Deduction, object? Alongside)> DeductAsync(NpgsqlConnection db, NpgsqlTransaction tx, PlaceOrder order,
+        NpgsqlBatchCommand? alongside, CancellationToken ct)
     {
-        await using (var insert = new NpgsqlCommand("""
+        await using var batch = new NpgsqlBatch(db, tx);
+        var insert = new NpgsqlBatchCommand("""
             INSERT INTO inventory_orders (order_id, sku, qty, customer_id)
             VALUES (@order_id, @sku, @qty, @customer_id)
             ON CONFLICT (order_id) DO NOTHING
-            """, db, tx))
-        {
-            insert.Parameters.AddWithValue("order_id", order.OrderId);
-            insert.Parameters.AddWithValue("sku", order.Sku);
-            insert.Parameters.AddWithValue("qty", order.Qty);
-            insert.Parameters.AddWithValue("customer_id", order.CustomerId);
-            if (await insert.ExecuteNonQueryAsync(ct) == 0) return Deduction.AlreadyPlaced;
-        }
-
+            """);
+        insert.Parameters.AddWithValue("order_id", order.OrderId);
+        insert.Parameters.AddWithValue("sku", order.Sku);
+        insert.Parameters.AddWithValue("qty", order.Qty);
+        insert.Parameters.AddWithValue("customer_id", order.CustomerId);
         // The guard in the WHERE clause, not a read-then-write, so two concurrent orders cannot both take the last unit.
-        await using var deduct = new NpgsqlCommand("""
-            UPDATE stock SET available = available - @qty WHERE sku = @sku AND available >= @qty
-            RETURNING available
-            """, db, tx);
+        var deduct = new NpgsqlBatchCommand("UPDATE stock SET available = available - @qty WHERE sku = @sku AND available >= @qty");
         deduct.Parameters.AddWithValue("sku", order.Sku);
         deduct.Parameters.AddWithValue("qty", (long)order.Qty);
-        if (await deduct.ExecuteScalarAsync(ct) is not null) return Deduction.Deducted;
+        batch.BatchCommands.Add(insert);
+        batch.BatchCommands.Add(deduct);
+        if (alongside is not null) batch.BatchCommands.Add(alongside);
 
+        object? returned = null;
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            do
+            {
+                if (reader.FieldCount > 0 && await reader.ReadAsync(ct)) returned ??= reader.GetValue(0);
+            } while (await reader.NextResultAsync(ct));
+        }
+        if (insert.RecordsAffected == 0) return (Deduction.AlreadyPlaced, returned);
+        if (deduct.RecordsAffected == 1) return (Deduction.Deducted, returned);
+
+        // Only a failed deduction pays for this round trip.
         await using var exists = new NpgsqlCommand("SELECT 1 FROM stock WHERE sku = @sku", db, tx);
         exists.Parameters.AddWithValue("sku", order.Sku);
-        return await exists.ExecuteScalarAsync(ct) is null ? Deduction.UnknownSku : Deduction.OutOfStock;
+        return (await exists.ExecuteScalarAsync(ct) is null ? Deduction.UnknownSku : Deduction.OutOfStock, returned);
     }
 
     /// <summary>

@@ -42,6 +42,18 @@ public sealed class LocalTableStepTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task An_unknown_sku_is_a_definite_422_that_leaves_no_trace()
+    {
+        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
+        using var response = await rig.PlaceAsync(new PlaceOrder("o-unknown", "sku-nowhere", 1, "c-1"));
+
+        // The order row and the message row went in the same round trip as the failed deduction: rolled back with it.
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders"));
+        Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM outbox"));
+    }
+
+    [Fact]
     public async Task A_retried_order_id_is_deducted_once()
     {
         await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
