@@ -105,7 +105,12 @@ public sealed class History
     }
 
     /// <summary>One entry per order id the clients touched, sorted by order id.</summary>
-    public IReadOnlyList<ClientOrder> ClientOrders()
+    /// <remarks>Folded once and kept: the check and the counts both read it, and a long run's fold takes seconds.</remarks>
+    public IReadOnlyList<ClientOrder> ClientOrders() => _clientOrders ??= FoldClientOrders();
+
+    private IReadOnlyList<ClientOrder>? _clientOrders;
+
+    private List<ClientOrder> FoldClientOrders()
     {
         var firstInvoke = new Dictionary<string, Op>(StringComparer.Ordinal);
         foreach (var op in Ops)

@@ -11,11 +11,14 @@ namespace Dtx.Harness.Engine;
 /// </summary>
 public static class GroundTruthReader
 {
-    public static async Task<GroundTruth> ReadAsync(string inventoryDb, string ordersDb, InDoubt inDoubt, bool drained, CancellationToken ct)
+    /// <param name="knownOrderIds">The order ids the history holds: a row's order id becomes that same string, instead
+    /// of two more copies of every id (one per database) for as long as the check runs.</param>
+    public static async Task<GroundTruth> ReadAsync(string inventoryDb, string ordersDb, InDoubt inDoubt, bool drained, CancellationToken ct,
+        IEnumerable<string>? knownOrderIds = null)
     {
         await using var inventory = Database.Open(inventoryDb, "harness-checker");
         await using var orders = Database.Open(ordersDb, "harness-checker");
-        var names = new NamePool();
+        var names = new NamePool(knownOrderIds ?? []);
         return new GroundTruth(
             await ReadTotalsAsync(inventory, "SELECT sku, initial FROM stock_seed", ct),
             await ReadTotalsAsync(inventory, "SELECT sku, available FROM stock", ct),
@@ -47,7 +50,7 @@ public static class GroundTruthReader
         while (await reader.ReadAsync(ct))
         {
             result.Add(new InitiatorOrder(
-                reader.GetString(0), names.Of(reader.GetString(1)), reader.GetInt32(2), names.Of(reader.GetString(3)),
+                names.Of(reader.GetString(0)), names.Of(reader.GetString(1)), reader.GetInt32(2), names.Of(reader.GetString(3)),
                 reader.GetString(4) switch
                 {
                     "pending" => InitiatorStatus.Pending,
@@ -74,7 +77,7 @@ public static class GroundTruthReader
         while (await reader.ReadAsync(ct))
         {
             result.Add(new ParticipantOrder(
-                reader.GetString(0), names.Of(reader.GetString(1)), reader.GetInt32(2), names.Of(reader.GetString(3)),
+                names.Of(reader.GetString(0)), names.Of(reader.GetString(1)), reader.GetInt32(2), names.Of(reader.GetString(3)),
                 reader.GetString(4) == "created" ? ParticipantStatus.Created : ParticipantStatus.Rejected,
                 reader.GetFieldValue<DateTimeOffset>(5),
                 (int)reader.GetInt64(6)));
@@ -83,12 +86,18 @@ public static class GroundTruthReader
     }
 
     /// <summary>
-    /// One string per sku or customer across the rows: a run reads every order of each database, and a string per row
-    /// for the few dozen skus and thousand customers cost a 600,000-order run about 100 MB while it was checked.
+    /// One string per sku, customer or order id across the rows and the history: a run reads every order of each
+    /// database, and a string per row for the few dozen skus and thousand customers cost a 600,000-order run about
+    /// 100 MB while it was checked; each order id read again is two more strings an order.
     /// </summary>
     private sealed class NamePool
     {
         private readonly Dictionary<string, string> _names = new(StringComparer.Ordinal);
+
+        public NamePool(IEnumerable<string> known)
+        {
+            foreach (var name in known) _names.TryAdd(name, name);
+        }
 
         public string Of(string name)
         {

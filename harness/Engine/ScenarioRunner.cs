@@ -228,8 +228,8 @@ public sealed class ScenarioRunner(RunOptions options, Action<string> say, Progr
             var inDoubt = await implementation.ProbeAsync(target, ct);
 
             var parked = await BusinessProbe.ParkedMessagesAsync(target, ct);
-            var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct);
             var recorded = history.ToHistory();
+            var truth = await GroundTruthReader.ReadAsync(target.InventoryDb, target.OrdersDb, inDoubt, drained, ct, recorded.Ops.Select(op => op.OrderId));
             var check = Checker.Check(recorded, truth);
             await File.WriteAllLinesAsync(Path.Combine(logDir, $"{implementation.Name}-history.jsonl"),
                 recorded.Ops.Select(op => System.Text.Json.JsonSerializer.Serialize(op, Reporting.ResultJson.OneLine)), ct);
