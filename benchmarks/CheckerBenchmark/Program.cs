@@ -8,7 +8,7 @@ using Dtx.Benchmarks.Checker;
 using Dtx.Harness.Checking;
 
 // dotnet run -c Release --project benchmarks/CheckerBenchmark              BenchmarkDotNet, 100k and 1M orders
-// dotnet run -c Release --project benchmarks/CheckerBenchmark -- --once N  one timed check, count and progress of N orders, with its memory
+// dotnet run -c Release --project benchmarks/CheckerBenchmark -- --once N  one timed check (and the rest a run does after its drain) of N orders, with its memory
 if (args is ["--once", var count])
 {
     if (!int.TryParse(count, out var n) || n < 1) { Console.Error.WriteLine("error: --once takes a number of orders, e.g. --once 1000000"); return 2; }
@@ -16,14 +16,16 @@ if (args is ["--once", var count])
     GC.Collect();
     var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
     var watch = Stopwatch.StartNew();
-    // What a scenario run does with them after its drain: the check, the counts and the progress judgement.
+    // What a scenario run does with them after its drain: the check, the counts, the progress judgement, the timeline and the traces.
     var result = Checker.Check(history, truth);
     var counts = Checker.Count(history, truth);
     var progress = Checker.ProgressOf(history, truth, [], loadSeconds: 600);
+    _ = Timeline.Of(history, result.TimeToConsistencyMs);
+    _ = OrderTrace.OfViolations(result, history, truth, new Dictionary<string, IReadOnlyList<string>>(), []);
     watch.Stop();
     if (counts.Acknowledged == 0 || progress.Requested == 0) { Console.Error.WriteLine($"error: the synthetic run counted nothing: {counts}, {progress}"); return 1; }
     var violated = result.Invariants.Where(i => !i.Ok).Select(i => i.Name).ToList();
-    Console.WriteLine($"{n:N0} orders ({history.Ops.Count:N0} events) checked, counted and judged in {watch.Elapsed.TotalSeconds:0.00} s, " +
+    Console.WriteLine($"{n:N0} orders ({history.Ops.Count:N0} events) checked, counted, judged and charted in {watch.Elapsed.TotalSeconds:0.00} s, " +
                       $"{(GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / 1048576.0:N0} MiB allocated, peak working set " +
                       $"{Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0:N0} MiB; violated: {(violated.Count == 0 ? "none" : string.Join(", ", violated))}");
     return violated.Count == 0 ? 0 : 1;

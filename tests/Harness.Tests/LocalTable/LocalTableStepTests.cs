@@ -29,28 +29,19 @@ public sealed class LocalTableStepTests(ServersFixture servers)
         Assert.Equal(3, await rig.OrdersAsync("SELECT total FROM customer_spend WHERE customer_id = 'c-1'"));
     }
 
-    [Fact]
-    public async Task Short_stock_is_a_definite_409_that_leaves_no_trace()
+    // The order row and the message row go in the same round trip as the deduction: a failed one rolls them back.
+    [Theory]
+    [InlineData("sku-02", 6, HttpStatusCode.Conflict)]                    // short stock
+    [InlineData("sku-nowhere", 1, HttpStatusCode.UnprocessableEntity)]    // unknown sku
+    public async Task A_failed_deduction_is_a_definite_answer_that_leaves_no_trace(string sku, int qty, HttpStatusCode expected)
     {
         await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
-        using var response = await rig.PlaceAsync(new PlaceOrder("o-short", "sku-02", 6, "c-1"));
+        using var response = await rig.PlaceAsync(new PlaceOrder("o-refused", sku, qty, "c-1"));
 
-        Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
+        Assert.Equal(expected, response.StatusCode);
         Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders"));
         Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM outbox"));
         Assert.Equal(5, await rig.InventoryAsync("SELECT available FROM stock WHERE sku = 'sku-02'"));
-    }
-
-    [Fact]
-    public async Task An_unknown_sku_is_a_definite_422_that_leaves_no_trace()
-    {
-        await using var rig = await Rig.StartAsync(servers, new LocalTableImplementation());
-        using var response = await rig.PlaceAsync(new PlaceOrder("o-unknown", "sku-nowhere", 1, "c-1"));
-
-        // The order row and the message row went in the same round trip as the failed deduction: rolled back with it.
-        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
-        Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM inventory_orders"));
-        Assert.Equal(0, await rig.InventoryAsync("SELECT count(*) FROM outbox"));
     }
 
     [Fact]
