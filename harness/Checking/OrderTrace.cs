@@ -54,12 +54,13 @@ public sealed record OrderTrace(string OrderId, IReadOnlyList<TraceEvent> Events
     {
         // Only the candidates' rows are indexed: a lookup of every order made a group for each of a long run's
         // hundreds of thousands (a ten-minute run that failed peaked at 820 MB after its check, when this ran).
-        var candidates = Candidates(check).ToHashSet(StringComparer.Ordinal);
-        var initiator = truth.InitiatorOrders.Where(o => candidates.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
-        var participant = truth.ParticipantOrders.Where(o => candidates.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
-        var ops = history.Ops.Where(o => candidates.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        var candidates = Candidates(check);
+        var wanted = candidates.ToHashSet(StringComparer.Ordinal);
+        var initiator = truth.InitiatorOrders.Where(o => wanted.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        var participant = truth.ParticipantOrders.Where(o => wanted.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
+        var ops = history.Ops.Where(o => wanted.Contains(o.OrderId)).ToLookup(o => o.OrderId, StringComparer.Ordinal);
         // Some examples are customers or skus (a wrong running spend): only orders have a trace.
-        var ids = Candidates(check)
+        var ids = candidates
             .Where(id => ops.Contains(id) || initiator.Contains(id) || participant.Contains(id)).Take(MaxOrders).ToList();
         if (ids.Count == 0) return [];
         // The databases' times are wall-clock; the history ties the wall clock to the run's seconds. An op is recorded

@@ -17,7 +17,7 @@ public sealed class BatchApplyTests(ServersFixture servers)
     [Fact]
     public async Task A_batch_applies_each_message_once_and_counts_every_other_copy_as_a_duplicate()
     {
-        await using var db = await ScratchAsync("orders", Inbox.Schema, OrderBook.Schema);
+        await using var db = await servers.ScratchDatabaseAsync("batch_orders", Inbox.Schema, OrderBook.Schema);
         Guid a = Guid.NewGuid(), b = Guid.NewGuid(), c = Guid.NewGuid();
 
         Assert.Equal(new[] { true }, await ReceiveAsync(db, [a]));
@@ -45,7 +45,7 @@ public sealed class BatchApplyTests(ServersFixture servers)
     [Fact]
     public async Task A_batch_of_replies_resolves_each_order_once_and_puts_back_the_stock_of_each_compensated_one()
     {
-        await using var db = await ScratchAsync("inventory", Inventory.Schema);
+        await using var db = await servers.ScratchDatabaseAsync("batch_inventory", Inventory.Schema);
         await Database.ExecuteAsync(db, """
             INSERT INTO stock VALUES ('sku-01', 10), ('sku-02', 10);
             INSERT INTO inventory_orders (order_id, sku, qty, customer_id) VALUES
@@ -73,13 +73,6 @@ public sealed class BatchApplyTests(ServersFixture servers)
     private static OrderReply Rejected(string orderId) => new(orderId, Outcome.Rejected);
 
     private static OrderReply Created(string orderId) => new(orderId, Outcome.Created);
-
-    private async Task<NpgsqlDataSource> ScratchAsync(string name, params string[] schemas)
-    {
-        var connectionString = await servers.Postgres.CreateDatabaseAsync($"batch_{name}_{Guid.NewGuid():N}"[..40]);
-        await Database.ApplySchemaAsync(connectionString, default, schemas);
-        return Database.Open(connectionString, "test");
-    }
 
     private static async Task<bool[]> ReceiveAsync(NpgsqlDataSource db, Guid[] messageIds)
     {

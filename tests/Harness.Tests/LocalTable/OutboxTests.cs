@@ -1,7 +1,6 @@
 using Dtx.LocalTable;
 using Dtx.Shared.Sql;
 using Dtx.Tests.Support;
-using Npgsql;
 using Xunit;
 
 namespace Dtx.Tests.LocalTable;
@@ -13,9 +12,7 @@ public sealed class OutboxTests(ServersFixture servers)
     [Fact]
     public async Task Each_republish_of_an_order_waits_twice_as_long_as_the_one_before_up_to_eight_times_the_reply_timeout()
     {
-        var connectionString = await servers.Postgres.CreateDatabaseAsync($"outbox_{Guid.NewGuid():N}"[..30]);
-        await Database.ApplySchemaAsync(connectionString, default, Outbox.Schema);
-        await using var db = Database.Open(connectionString, "test");
+        await using var db = await servers.ScratchDatabaseAsync("outbox", Outbox.Schema);
         await using (var connection = await db.OpenConnectionAsync())
         await using (var tx = await connection.BeginTransactionAsync())
         {

@@ -1,4 +1,6 @@
 using Dtx.Harness.Infrastructure;
+using Dtx.Shared.Sql;
+using Npgsql;
 using Xunit;
 
 namespace Dtx.Tests.Support;
@@ -20,6 +22,15 @@ public sealed class ServersFixture : IAsyncLifetime
         Directory.CreateDirectory(LogDir);
         Postgres = await PostgresServer.StartEmbeddedAsync(Path.Combine(_workDir, "pg"), LogDir);
         RabbitMq = await RabbitMqServer.StartEmbeddedAsync(Path.Combine(_workDir, "rabbitmq"), LogDir);
+    }
+
+    /// <summary>A fresh database with these schemas applied, opened as the services open theirs: for a test that drives SQL steps by hand.</summary>
+    public async Task<NpgsqlDataSource> ScratchDatabaseAsync(string name, params string[] schemas)
+    {
+        var database = $"{name}_{Guid.NewGuid():N}";
+        var connectionString = await Postgres.CreateDatabaseAsync(database[..Math.Min(database.Length, 40)]);
+        await Database.ApplySchemaAsync(connectionString, default, schemas);
+        return Database.Open(connectionString, "test");
     }
 
     public async Task DisposeAsync()
